@@ -1,0 +1,103 @@
+"""The layer protocol: BaseLayer, TrainableLayer and the train/test Phase."""
+
+from __future__ import annotations
+
+import copy
+import enum
+from typing import Any
+
+import numpy as np
+
+
+class Phase(enum.Enum):
+    """Whether a network is learning (``train``) or predicting (``test``)."""
+
+    train = "train"
+    test = "test"
+
+    @classmethod
+    def coerce(cls, value: Any) -> Phase:
+        """Accept a Phase, its name (``"train"``/``"test"``) or a bool (True = testing)."""
+        if isinstance(value, Phase):
+            return value
+        if isinstance(value, bool):
+            return cls.test if value else cls.train
+        if isinstance(value, str) and value.lower() in ("train", "training", "test", "testing"):
+            return cls.test if value.lower().startswith("test") else cls.train
+        raise ValueError(f"phase must be Phase.train, Phase.test, 'train' or 'test', got {value!r}")
+
+
+class BaseLayer:
+    """A layer: ``forward(input) -> output`` and ``backward(error) -> error for the previous layer``.
+
+    ``trainable`` is False unless the layer has parameters; ``testing_phase`` is
+    False (training) unless the network switches it.
+    """
+
+    def __init__(self) -> None:
+        self.trainable = False
+        self.testing_phase = False
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def calculate_regularization_loss(self) -> float:
+        """Regularization loss of this layer's parameters (0 for layers without any)."""
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class TrainableLayer(BaseLayer):
+    """A layer with parameter tensors, each updated by its own copy of the optimizer.
+
+    Subclasses list their parameter attribute names in ``parameter_names`` (e.g.
+    ``("weights", "bias")``) and call :meth:`apply_update` from ``backward``.
+    Setting ``optimizer`` deep-copies it once per parameter, so Adam and momentum
+    keep separate state for every tensor.
+    """
+
+    parameter_names: tuple[str, ...] = ("weights",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trainable = True
+        self._optimizer = None
+        self._parameter_optimizers: dict[str, Any] = {}
+
+    @property
+    def optimizer(self):
+        """The optimizer given to this layer (None: no update in backward)."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer) -> None:
+        self._optimizer = optimizer
+        self._parameter_optimizers = (
+            {name: copy.deepcopy(optimizer) for name in self.parameter_names}
+            if optimizer is not None
+            else {}
+        )
+
+    def parameter_optimizer(self, name: str):
+        """The optimizer copy that updates parameter ``name`` (None when unset)."""
+        return self._parameter_optimizers.get(name)
+
+    def apply_update(self, name: str, gradient: np.ndarray) -> None:
+        """Replace parameter ``name`` by its optimizer's update (no-op without optimizer)."""
+        optimizer = self._parameter_optimizers.get(name)
+        if optimizer is not None:
+            setattr(self, name, optimizer.calculate_update(getattr(self, name), gradient))
+
+    def calculate_regularization_loss(self) -> float:
+        """Sum of ``regularizer.norm`` over every parameter whose optimizer has a regularizer."""
+        total = 0.0
+        for name, optimizer in self._parameter_optimizers.items():
+            regularizer = getattr(optimizer, "regularizer", None)
+            if regularizer is not None:
+                total += float(regularizer.norm(getattr(self, name)))
+        return total

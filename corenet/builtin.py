@@ -1,0 +1,69 @@
+"""The core's own hook implementations: core components register like any plugin."""
+
+from __future__ import annotations
+
+from corenet import initializers, losses, optimizers
+from corenet.hookspecs import hookimpl
+from corenet.plugins import package_path
+
+#: conformance group -> (test file in corenet/conformance, bonus weight)
+TEST_GROUPS = {
+    "TestFullyConnected": ("test_fully_connected.py", 0.0),
+    "TestReLU": ("test_relu.py", 0.0),
+    "TestSoftMax": ("test_softmax.py", 0.0),
+    "TestCrossEntropyLoss": ("test_cross_entropy.py", 0.0),
+    "TestOptimizers": ("test_optimizers.py", 0.0),
+    "TestInitializers": ("test_initializers.py", 0.0),
+    "TestFlatten": ("test_flatten.py", 0.0),
+    "TestConv": ("test_conv.py", 0.0),
+    "TestPooling": ("test_pooling.py", 0.0),
+    "TestNeuralNetwork": ("test_neural_network.py", 0.0),
+}
+
+
+@hookimpl
+def corenet_register_layers(register):
+    from corenet.layers.activations import ReLU, SoftMax
+    from corenet.layers.conv import Conv
+    from corenet.layers.flatten import Flatten
+    from corenet.layers.fully_connected import FullyConnected
+    from corenet.layers.pooling import Pooling
+
+    for layer in (FullyConnected, ReLU, SoftMax, Flatten, Conv, Pooling):
+        register(layer)
+
+
+@hookimpl
+def corenet_register_optimizers(register):
+    for optimizer in (optimizers.Sgd, optimizers.SgdWithMomentum, optimizers.Adam):
+        register(optimizer)
+
+
+@hookimpl
+def corenet_register_initializers(register):
+    for initializer in (initializers.Constant, initializers.UniformRandom, initializers.Xavier, initializers.He):
+        register(initializer)
+
+
+@hookimpl
+def corenet_register_losses(register):
+    register(losses.CrossEntropyLoss)
+
+
+@hookimpl
+def corenet_register_datasets(register):
+    from corenet.data.digits import DigitData
+    from corenet.data.iris import IrisData
+    from corenet.data.mnist import MNISTData
+    from corenet.data.synthetic import RandomData
+
+    register(IrisData, "iris")
+    register(DigitData, "digits")
+    register(MNISTData, "mnist")
+    register(RandomData, "random")
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    for name, (filename, weight) in TEST_GROUPS.items():
+        register(name, [package_path(__file__, "conformance", filename)], weight)

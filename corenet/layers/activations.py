@@ -1,0 +1,49 @@
+"""ReLU and SoftMax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corenet.base import BaseLayer
+from corenet.shapes import check_error, check_input
+
+
+class ReLU(BaseLayer):
+    """max(0, x), any shape; backward passes the error where x > 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._positive = None
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        x = check_input(self, input_tensor, (1, 2, 3, 4, 5), "an array with a batch axis")
+        self._positive = x > 0
+        return np.where(self._positive, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        expected = None if self._positive is None else self._positive.shape
+        error = check_error(self, error_tensor, expected)
+        return np.where(self._positive, error, 0).astype(error.dtype, copy=False)
+
+
+class SoftMax(BaseLayer):
+    """Row-wise softmax of (batch, classes), shifted by the row max for stability.
+
+    backward: y * (E - sum_j E_j y_j).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._output = None
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        x = check_input(self, input_tensor, (2,), "(batch, classes)")
+        exponentials = np.exp(x - x.max(axis=1, keepdims=True))
+        self._output = exponentials / exponentials.sum(axis=1, keepdims=True)
+        return self._output
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        expected = None if self._output is None else self._output.shape
+        error = check_error(self, error_tensor, expected)
+        y = self._output
+        return y * (error - np.sum(error * y, axis=1, keepdims=True))

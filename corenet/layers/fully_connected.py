@@ -1,0 +1,61 @@
+"""FullyConnected: y = [x, 1] @ W with the bias as W's last row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corenet.base import TrainableLayer
+from corenet.dtype import get_default_dtype
+from corenet.shapes import check_error, check_input, check_size
+
+
+class FullyConnected(TrainableLayer):
+    """Affine layer. ``weights``: (input_size + 1, output_size), last row the bias.
+
+    forward: (batch, input_size) -> (batch, output_size).
+    """
+
+    def __init__(self, input_size: int, output_size: int) -> None:
+        super().__init__()
+        self.input_size = _positive_int("input_size", input_size)
+        self.output_size = _positive_int("output_size", output_size)
+        self.weights = np.random.uniform(0.0, 1.0, (self.input_size + 1, self.output_size)).astype(
+            get_default_dtype(), copy=False
+        )
+        self.gradient_weights = None
+        self._input = None
+
+    def initialize(self, weights_initializer, bias_initializer) -> None:
+        """Weight rows from ``weights_initializer``, the bias row (1, output_size) from ``bias_initializer``."""
+        fan_in, fan_out = self.input_size, self.output_size
+        weights = weights_initializer.initialize((fan_in, fan_out), fan_in, fan_out)
+        bias = bias_initializer.initialize((1, fan_out), fan_in, fan_out)
+        self.weights = np.concatenate([np.reshape(weights, (fan_in, fan_out)), np.reshape(bias, (1, fan_out))])
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        x = check_input(self, input_tensor, (2,), "(batch, features)")
+        check_size(self, x, 1, self.input_size, "input features")
+        self._input = x
+        weights = np.asarray(self.weights)
+        return x @ weights[:-1] + weights[-1]
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        expected = None if self._input is None else (self._input.shape[0], self.output_size)
+        error = check_error(self, error_tensor, expected)
+        weights = np.asarray(self.weights)
+        gradient = np.empty((self.input_size + 1, self.output_size), dtype=np.result_type(error, self._input))
+        np.matmul(self._input.T, error, out=gradient[:-1])
+        gradient[-1] = error.sum(axis=0)
+        self.gradient_weights = gradient
+        error_previous = error @ weights[:-1].T
+        self.apply_update("weights", gradient)
+        return error_previous
+
+    def __repr__(self) -> str:
+        return f"FullyConnected({self.input_size}, {self.output_size})"
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,130 @@
+"""Helpers for plugin authors: numerical gradient checks and accuracy.
+
+A check runs ``layers`` (a list of layers ending in a loss layer with
+``forward(prediction, label)`` and ``backward(label)``) and compares the analytic
+gradient from ``backward`` with central differences. The error reported is the
+relative error ``||analytic - numeric|| / max(||analytic|| + ||numeric||, tiny)``.
+Pass ``seed`` for layers that draw random numbers (Dropout): the global NumPy
+generator is reseeded before every forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+class L2Loss:
+    """0.5 * sum((prediction - label)^2): a smooth loss for gradient checks."""
+
+    def __init__(self) -> None:
+        self.testing_phase = False
+        self.trainable = False
+        self._difference = None
+
+    def forward(self, prediction_tensor: np.ndarray, label_tensor: np.ndarray) -> float:
+        self._difference = prediction_tensor - label_tensor
+        return float(0.5 * np.sum(self._difference**2))
+
+    def backward(self, label_tensor: np.ndarray) -> np.ndarray:
+        return self._difference
+
+
+def _loss(layers: Sequence, input_tensor: np.ndarray, label_tensor: np.ndarray, seed: int | None) -> float:
+    if seed is not None:
+        np.random.seed(seed)
+    activation = input_tensor
+    for layer in layers[:-1]:
+        activation = layer.forward(activation)
+    return float(layers[-1].forward(activation, label_tensor))
+
+
+def _backward(layers: Sequence, label_tensor: np.ndarray) -> np.ndarray:
+    error = layers[-1].backward(label_tensor)
+    for layer in reversed(layers[:-1]):
+        error = layer.backward(error)
+    return error
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    """``||a - n|| / max(||a|| + ||n||, 1e-300)`` over all entries."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    scale = max(np.linalg.norm(analytic) + np.linalg.norm(numeric), 1e-300)
+    return float(np.linalg.norm(analytic - numeric) / scale)
+
+
+def numerical_gradient(func, array: np.ndarray, epsilon: float = 1e-5) -> np.ndarray:
+    """Central-difference gradient of the scalar ``func()`` w.r.t. ``array`` (perturbed in place)."""
+    gradient = np.zeros(array.shape, dtype=np.float64)
+    flat = array.reshape(-1)
+    for index in range(flat.size):
+        original = flat[index]
+        flat[index] = original + epsilon
+        plus = func()
+        flat[index] = original - epsilon
+        minus = func()
+        flat[index] = original
+        gradient.reshape(-1)[index] = (plus - minus) / (2 * epsilon)
+    return gradient
+
+
+def gradient_check(
+    layers: Sequence,
+    input_tensor: np.ndarray,
+    label_tensor: np.ndarray,
+    *,
+    epsilon: float = 1e-5,
+    seed: int | None = None,
+) -> float:
+    """Relative error of the gradient w.r.t. the input of ``layers[0]``."""
+    x = np.array(input_tensor, dtype=np.float64)
+    _loss(layers, x, label_tensor, seed)
+    analytic = _backward(layers, label_tensor)
+    numeric = numerical_gradient(lambda: _loss(layers, x, label_tensor, seed), x, epsilon)
+    return relative_error(analytic, numeric)
+
+
+def gradient_check_weights(
+    layers: Sequence,
+    input_tensor: np.ndarray,
+    label_tensor: np.ndarray,
+    *,
+    layer_index: int = 0,
+    parameter: str = "weights",
+    gradient: str | None = None,
+    epsilon: float = 1e-5,
+    seed: int | None = None,
+) -> float:
+    """Relative error of the gradient w.r.t. ``layers[layer_index].<parameter>``.
+
+    ``gradient`` names the attribute holding the analytic gradient (default
+    ``gradient_<parameter>``, e.g. ``gradient_weights``/``gradient_bias``). The
+    parameter is perturbed by assigning a float64 copy to the layer, so the layer's
+    forward must use whatever array was assigned.
+    """
+    layer = layers[layer_index]
+    gradient = gradient or f"gradient_{parameter}"
+    values = np.array(getattr(layer, parameter), dtype=np.float64)
+    setattr(layer, parameter, values)
+    x = np.array(input_tensor, dtype=np.float64)
+    _loss(layers, x, label_tensor, seed)
+    _backward(layers, label_tensor)
+    analytic = np.array(getattr(layer, gradient), dtype=np.float64)
+
+    def loss() -> float:
+        setattr(layer, parameter, values)
+        return _loss(layers, x, label_tensor, seed)
+
+    numeric = numerical_gradient(loss, values, epsilon)
+    return relative_error(analytic, numeric)
+
+
+def calculate_accuracy(prediction: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose arg-max matches the one-hot ``labels``' arg-max."""
+    prediction = np.asarray(prediction)
+    labels = np.asarray(labels)
+    if prediction.shape[0] != labels.shape[0]:
+        raise ValueError(f"prediction has {prediction.shape[0]} rows but labels have {labels.shape[0]}")
+    return float(np.mean(np.argmax(prediction, axis=1) == np.argmax(labels, axis=1)))
