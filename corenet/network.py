@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from corenet.base import Phase
+from corenet.checkpoint import FORMAT_VERSION
 from corenet.errors import CorenetError, ShapeError
 
 
@@ -130,10 +131,12 @@ class NeuralNetwork:
         state = self.__dict__.copy()
         state["data_layer"] = None
         state["_label_tensor"] = None
+        state["format_version"] = FORMAT_VERSION
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("format_version", None)
         self.data_layer = None
 
     def __repr__(self) -> str:

@@ -1,0 +1,30 @@
+"""A progress bar with the running loss, for long training runs."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+@contextmanager
+def training_progress(total: int, description: str = "training") -> Iterator[Callable[[int, float], None]]:
+    """Yield ``callback(iteration, loss)`` that advances a rich progress bar showing the smoothed loss."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(description, total=total, loss=float("nan"))
+        smoothed: list[float] = []
+
+        def callback(iteration: int, loss: float) -> None:
+            value = loss if not smoothed else 0.95 * smoothed[0] + 0.05 * loss
+            smoothed[:] = [value]
+            progress.update(task, advance=1, loss=value)
+
+        yield callback

@@ -1,0 +1,60 @@
+"""Fixtures for tests that need plugins installed into a throw-away site folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeSite:
+    """A folder put on PYTHONPATH holding hand-made distributions (dist-info + modules).
+
+    importlib.metadata discovers their entry points exactly as for pip-installed ones.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add_distribution(self, name: str, entry_points: dict[str, str], modules: dict[str, str] | None = None,
+                         packages: dict[str, Path] | None = None, version: str = "0.0.1") -> None:
+        files: list[str] = []
+        for module, source in (modules or {}).items():
+            path = self.root / f"{module}.py"
+            path.write_text(source)
+            files.append(path.name)
+        for package, folder in (packages or {}).items():
+            shutil.copytree(folder, self.root / package, ignore=shutil.ignore_patterns("__pycache__"))
+            files += [str(p.relative_to(self.root)) for p in (self.root / package).rglob("*.py")]
+        dist_info = self.root / f"{name.replace('-', '_')}-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
+        (dist_info / "entry_points.txt").write_text(f"[corenet]\n{lines}")
+        (dist_info / "INSTALLER").write_text("pip\n")
+        record = [*files, *(f"{dist_info.name}/{f}" for f in ("METADATA", "entry_points.txt", "INSTALLER"))]
+        (dist_info / "RECORD").write_text("".join(f"{f},,\n" for f in record + [f"{dist_info.name}/RECORD"]))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "CORENET_LOAD_PLUGINS"}
+        env["PYTHONPATH"] = str(self.root)
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+        """Run ``python -m corenet ARGS`` with this site on the path."""
+        return subprocess.run([sys.executable, "-m", "corenet", *args], capture_output=True, text=True,
+                              env=env or self.env(), cwd=cwd or self.root, timeout=300)
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path) -> FakeSite:
+    site = tmp_path / "site"
+    site.mkdir()
+    return FakeSite(site)

@@ -1,0 +1,159 @@
+"""The plugin system: discovery, isolation of broken plugins, duplicates, CLI listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from corenet.errors import RegistryError
+from corenet.plugins import get_registry, load_plugins
+
+
+REPO = Path(__file__).resolve().parents[1]
+CORE_LAYERS = {"FullyConnected", "ReLU", "SoftMax", "Flatten", "Conv", "Pooling"}
+
+
+def test_core_registers_through_hooks():
+    registry = get_registry()
+    assert CORE_LAYERS <= set(registry.layers)
+    assert {"Sgd", "SgdWithMomentum", "Adam"} <= set(registry.optimizers)
+    assert {"Constant", "UniformRandom", "Xavier", "He"} <= set(registry.initializers)
+    assert "CrossEntropyLoss" in registry.losses
+    assert {"iris", "digits", "mnist"} <= set(registry.datasets)
+    assert registry.provider("layers", "Conv").distribution == "corenet"
+    assert "TestConv" in registry.test_groups
+
+
+def test_unknown_name_lists_available():
+    with pytest.raises(RegistryError) as info:
+        get_registry().get("optimizers", "Adagrad")
+    message = str(info.value)
+    assert "Adagrad" in message and "Adam" in message and "SgdWithMomentum" in message
+
+
+def test_empty_load_list_loads_only_core(monkeypatch):
+    monkeypatch.setenv("CORENET_LOAD_PLUGINS", "")
+    _, registry = load_plugins()
+    assert [p.name for p in registry.plugins] == ["corenet"]
+    assert set(registry.layers) == CORE_LAYERS
+
+
+def test_example_plugin_installs_and_loads(fake_site):
+    example = REPO / "examples" / "plugin-leakyrelu"
+    fake_site.add_distribution("corenet-leakyrelu", {"leakyrelu": "corenet_leakyrelu"},
+                               packages={"corenet_leakyrelu": example / "corenet_leakyrelu"})
+    result = fake_site.run("list-layers", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["LeakyReLU"]["distribution"] == "corenet-leakyrelu"
+    assert rows["LeakyReLU"]["trainable"] is False
+    assert rows["Conv"]["trainable"] is True
+    tests = fake_site.run("run-tests", "--group", "TestLeakyReLU", "--bonus", "--", "-q")
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "bonus points: 1 / 1" in tests.stdout
+
+
+BROKEN = "raise RuntimeError('boom at import')\n"
+GOOD = """
+from corenet import hookimpl
+from corenet.base import BaseLayer
+
+class Identity(BaseLayer):
+    def forward(self, x):
+        return x
+    def backward(self, e):
+        return e
+
+@hookimpl
+def corenet_register_layers(register):
+    register(Identity)
+"""
+DUPLICATE = """
+from corenet import hookimpl
+from corenet.base import BaseLayer
+
+class Identity(BaseLayer):
+    pass
+
+@hookimpl
+def corenet_register_layers(register):
+    register(Identity)
+"""
+NOT_A_CLASS = """
+from corenet import hookimpl
+
+@hookimpl
+def corenet_register_layers(register):
+    register(lambda x: x, "Lambda")
+"""
+RAISES_IN_HOOK = """
+from corenet import hookimpl
+
+@hookimpl
+def corenet_register_optimizers(register):
+    raise ValueError('cannot register today')
+"""
+
+
+def _plugins_json(fake_site):
+    result = fake_site.run("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    return {p["name"]: p for p in json.loads(result.stdout)}, result.stderr
+
+
+def test_broken_plugin_is_isolated_and_reported(fake_site):
+    fake_site.add_distribution("corenet-broken", {"broken": "corenet_broken"}, {"corenet_broken": BROKEN})
+    fake_site.add_distribution("corenet-good", {"good": "corenet_good"}, {"corenet_good": GOOD})
+    plugins, stderr = _plugins_json(fake_site)
+    assert plugins["broken"]["status"] == "failed"
+    assert "boom at import" in plugins["broken"]["error"]
+    assert "broken" in stderr and "boom at import" in stderr
+    assert plugins["good"]["status"] == "ok"
+    layers = fake_site.run("list-layers", "--json")
+    assert layers.returncode == 0
+    assert "Identity" in {row["name"] for row in json.loads(layers.stdout)}
+
+
+def test_uninstall_works_while_the_plugin_is_broken(fake_site):
+    fake_site.add_distribution("corenet-broken", {"broken": "corenet_broken"}, {"corenet_broken": BROKEN})
+    result = fake_site.run("uninstall", "corenet-broken")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (fake_site.root / "corenet_broken.py").exists()
+    plugins, stderr = _plugins_json(fake_site)
+    assert "broken" not in plugins and "boom" not in stderr
+
+
+def test_duplicate_name_names_both_distributions(fake_site):
+    fake_site.add_distribution("corenet-aaa", {"aaa": "corenet_aaa"}, {"corenet_aaa": GOOD})
+    fake_site.add_distribution("corenet-bbb", {"bbb": "corenet_bbb"}, {"corenet_bbb": DUPLICATE})
+    plugins, _ = _plugins_json(fake_site)
+    failed = [p for p in plugins.values() if p["status"] == "failed"]
+    assert len(failed) == 1
+    assert "corenet-aaa" in failed[0]["error"] and "corenet-bbb" in failed[0]["error"]
+    assert "Identity" in failed[0]["error"]
+
+
+@pytest.mark.parametrize("source, fragment", [(NOT_A_CLASS, "must be registered as classes"),
+                                              (RAISES_IN_HOOK, "cannot register today")])
+def test_faulty_registration_is_isolated(fake_site, source, fragment):
+    fake_site.add_distribution("corenet-faulty", {"faulty": "corenet_faulty"}, {"corenet_faulty": source})
+    plugins, _ = _plugins_json(fake_site)
+    assert plugins["faulty"]["status"] == "failed"
+    assert fragment in plugins["faulty"]["error"]
+    assert plugins["corenet"]["status"] == "ok"
+
+
+def test_load_list_selects_plugins(fake_site):
+    fake_site.add_distribution("corenet-good", {"good": "corenet_good"}, {"corenet_good": GOOD})
+    result = fake_site.run("list-layers", "--json", env=fake_site.env(CORENET_LOAD_PLUGINS=""))
+    assert "Identity" not in {row["name"] for row in json.loads(result.stdout)}
+    result = fake_site.run("list-layers", "--json", env=fake_site.env(CORENET_LOAD_PLUGINS="good"))
+    assert "Identity" in {row["name"] for row in json.loads(result.stdout)}
+
+
+def test_run_tests_unknown_group_lists_known(fake_site):
+    result = fake_site.run("run-tests", "--group", "TestNope")
+    assert result.returncode == 2
+    assert "TestNope" in result.stderr and "TestConv" in result.stderr
