@@ -29,18 +29,18 @@ class NeuralNetwork:
         self.data_layer = None
         self.loss_layer = None
         self._label_tensor = None
+        self._phase = Phase.train
 
     # -- phase -----------------------------------------------------------
     @property
     def phase(self) -> Phase:
-        """Phase.test if the layers are in their testing phase, else Phase.train."""
-        if self.layers and all(layer.testing_phase for layer in self.layers):
-            return Phase.test
-        return Phase.train
+        """The network's phase; setting it sets ``testing_phase`` on every layer."""
+        return self._phase
 
     @phase.setter
     def phase(self, value) -> None:
-        testing = Phase.coerce(value) is Phase.test
+        self._phase = Phase.coerce(value)
+        testing = self._phase is Phase.test
         for layer in self.layers:
             layer.testing_phase = testing
 
@@ -52,6 +52,7 @@ class NeuralNetwork:
         if getattr(layer, "trainable", False):
             layer.optimizer = copy.deepcopy(self.optimizer)
             layer.initialize(self.weights_initializer, self.bias_initializer)
+        layer.testing_phase = self._phase is Phase.test
         self.layers.append(layer)
 
     # -- running -----------------------------------------------------------

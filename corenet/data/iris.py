@@ -12,8 +12,9 @@ class IrisData(ArrayData):
     """Iris with a fixed stratified split: 33 of each class (99) train, the other 51 test.
 
     Features are standardised with the training set's per-feature mean and
-    standard deviation. ``next()`` -> (batch_size, 4) input, (batch_size, 3) one-hot
-    labels, reshuffled every epoch with ``np.random`` when ``random`` is True.
+    standard deviation (kept as ``feature_mean``/``feature_std``). ``next()`` ->
+    (batch_size, 4) input, (batch_size, 3) one-hot labels, reshuffled every epoch
+    with ``np.random`` when ``random`` is True.
     Arrays use :func:`corenet.get_default_dtype` at construction.
     """
 
@@ -27,8 +28,9 @@ class IrisData(ArrayData):
         features = np.asarray(data.data, dtype=np.float64)
         targets = np.asarray(data.target)
         train, test = stratified_split(targets, 2 / 3, self.split_seed)
-        mean = features[train].mean(axis=0)
-        std = features[train].std(axis=0)
-        features = ((features - mean) / std).astype(get_default_dtype())
+        #: per-feature mean and standard deviation of the raw training features
+        self.feature_mean = features[train].mean(axis=0)
+        self.feature_std = features[train].std(axis=0)
+        features = ((features - self.feature_mean) / self.feature_std).astype(get_default_dtype())
         labels = one_hot(targets, self.classes)
         super().__init__(batch_size, features[train], labels[train], features[test], labels[test], random)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corenet.data.base import ArrayData, one_hot
+from corenet.data.base import ArrayData, check_batch_size, one_hot
 from corenet.dtype import get_default_dtype
 from corenet.errors import CorenetError
 
@@ -137,6 +137,7 @@ class MNISTData(ArrayData):
     default_train_fraction = 0.8
 
     def __init__(self, batch_size: int, path, random: bool = True, split: int | None = None) -> None:
+        check_batch_size(batch_size)  # before reading megabytes
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"MNISTData: {folder} is not a folder holding the MNIST IDX files")
