@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class FakeSite:
-    """A folder put on PYTHONPATH holding hand-made distributions (dist-info + modules).
+    """A throw-away venv whose site-packages holds hand-made distributions (dist-info + modules).
 
-    importlib.metadata discovers their entry points exactly as for pip-installed ones.
+    The venv sees the running environment's packages (corenet and its plugins) through a
+    ``.pth`` line, and importlib.metadata discovers the fake distributions' entry points
+    exactly as for pip-installed ones; pip can uninstall them too.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, venv: Path) -> None:
+        venv_builder = __import__("venv").EnvBuilder(with_pip=False)
+        venv_builder.create(venv)
+        self.python = venv / "bin" / "python"
+        purelib = subprocess.run([str(self.python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        self.root = Path(purelib)
+        parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
+        (self.root / "_corenet_parent_env.pth").write_text(
+            "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in parents) + "\n"
+        )
 
     def add_distribution(self, name: str, entry_points: dict[str, str], modules: dict[str, str] | None = None,
                          packages: dict[str, Path] | None = None, version: str = "0.0.1") -> None:
@@ -42,19 +53,16 @@ class FakeSite:
         (dist_info / "RECORD").write_text("".join(f"{f},,\n" for f in record + [f"{dist_info.name}/RECORD"]))
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "CORENET_LOAD_PLUGINS"}
-        env["PYTHONPATH"] = str(self.root)
+        env = {k: v for k, v in os.environ.items() if k not in ("CORENET_LOAD_PLUGINS", "PYTHONPATH")}
         env.update(extra)
         return env
 
     def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-        """Run ``python -m corenet ARGS`` with this site on the path."""
-        return subprocess.run([sys.executable, "-m", "corenet", *args], capture_output=True, text=True,
-                              env=env or self.env(), cwd=cwd or self.root, timeout=300)
+        """Run ``python -m corenet ARGS`` in the throw-away venv."""
+        return subprocess.run([str(self.python), "-m", "corenet", *args], capture_output=True, text=True,
+                              env=env or self.env(), cwd=cwd or self.root.parent, timeout=300)
 
 
 @pytest.fixture
 def fake_site(tmp_path: Path) -> FakeSite:
-    site = tmp_path / "site"
-    site.mkdir()
-    return FakeSite(site)
+    return FakeSite(tmp_path / "venv")
