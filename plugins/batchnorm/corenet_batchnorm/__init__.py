@@ -1,0 +1,16 @@
+"""corenet plugin: batch normalization (hook implementations only)."""
+
+from corenet import hookimpl
+from corenet.plugins import package_path
+
+
+@hookimpl
+def corenet_register_layers(register):
+    from corenet_batchnorm.batchnorm import BatchNormalization
+
+    register(BatchNormalization)
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    register("TestBatchNorm", [package_path(__file__, "conformance", "test_batchnorm.py")], 25)

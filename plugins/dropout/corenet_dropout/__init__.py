@@ -1,0 +1,16 @@
+"""corenet plugin: inverted dropout (hook implementations only)."""
+
+from corenet import hookimpl
+from corenet.plugins import package_path
+
+
+@hookimpl
+def corenet_register_layers(register):
+    from corenet_dropout.dropout import Dropout
+
+    register(Dropout)
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    register("TestDropout", [package_path(__file__, "conformance", "test_dropout.py")], 5)

@@ -1,0 +1,67 @@
+"""Dropout: inverted dropout with a keep probability.
+
+Training phase: ``forward`` keeps each unit with ``probability`` (a fresh mask per
+call, drawn from NumPy's global generator, so ``np.random.seed`` reproduces it)
+and scales the kept ones by ``1 / probability``; ``backward`` applies the same
+scaled mask to the error. Testing phase: identity both ways. Any shape with a
+batch axis; the output keeps the input's floating dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from corenet.base import BaseLayer
+from corenet.shapes import check_error, check_input
+from corenet_dropout.mask import keep_mask
+
+
+class Dropout(BaseLayer):
+    """Inverted dropout; ``probability`` in (0, 1] is the fraction of units KEPT.
+
+    forward/backward: (batch, ...) -> same shape.
+    """
+
+    def __init__(self, probability: float) -> None:
+        super().__init__()
+        self.probability = _check_probability(probability)
+        self._mask = None  # bool keep-mask of the last training forward; None after a testing one
+        self._shape = None  # shape of the last forward input (None before any forward)
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        x = check_input(self, input_tensor, (1, 2, 3, 4, 5), "an array with a batch axis")
+        self._shape = x.shape
+        if self.testing_phase or self.probability == 1.0:
+            self._mask = None
+            return x
+        self._mask = keep_mask(x.shape, self.probability)
+        return self._apply(x)
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        error = check_error(self, error_tensor, self._shape)
+        if self._mask is None:
+            return error
+        return self._apply(error)
+
+    def _apply(self, tensor: np.ndarray) -> np.ndarray:
+        """``tensor * mask / probability`` in the tensor's dtype."""
+        out = np.multiply(tensor, tensor.dtype.type(1.0 / self.probability))
+        out *= self._mask
+        return out
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.probability!r})"
+
+
+def _check_probability(probability) -> float:
+    if isinstance(probability, bool) or not isinstance(probability, (Real, np.floating, np.integer)):
+        raise ValueError(
+            f"Dropout: probability (fraction kept) must be a number in (0, 1], got {probability!r}"
+        )
+    value = float(probability)
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        raise ValueError(f"Dropout: probability (fraction kept) must lie in (0, 1], got {probability!r}")
+    return value

@@ -1,0 +1,17 @@
+"""corenet plugin: the L1 and L2 weight constraints (hook implementations only)."""
+
+from corenet import hookimpl
+from corenet.plugins import package_path
+
+
+@hookimpl
+def corenet_register_regularizers(register):
+    from corenet_reg_l1l2.constraints import L1_Regularizer, L2_Regularizer
+
+    register(L1_Regularizer)
+    register(L2_Regularizer)
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    register("TestConstraints", [package_path(__file__, "conformance", "test_constraints.py")], 5)
