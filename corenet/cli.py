@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import List, Optional
+from pathlib import Path
 
 import typer
 
@@ -99,7 +99,7 @@ def _pip(args: list[str]) -> None:
 
 @app.command("install")
 def install(
-    names: List[str] = typer.Argument(..., help="Distributions or paths, e.g. corenet-dropout ./plugins/lenet"),
+    names: list[str] = typer.Argument(..., help="Distributions or paths, e.g. corenet-dropout ./plugins/lenet"),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
 ) -> None:
@@ -112,7 +112,7 @@ def install(
 
 @app.command("uninstall")
 def uninstall(
-    names: List[str] = typer.Argument(..., help="Distributions to remove, e.g. corenet-dropout"),
+    names: list[str] = typer.Argument(..., help="Distributions to remove, e.g. corenet-dropout"),
     yes: bool = typer.Option(True, "-y/--ask", help="Do not ask for confirmation (default)."),
 ) -> None:
     """Uninstall plugins with pip (works even when a plugin is broken)."""
@@ -122,7 +122,7 @@ def uninstall(
 @app.command("run-tests", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run_tests(
     ctx: typer.Context,
-    group: Optional[List[str]] = typer.Option(
+    group: list[str] | None = typer.Option(
         None, "--group", "-g", help="Conformance group to run (repeatable), e.g. TestRNN. Default: all."
     ),
     bonus: bool = typer.Option(False, "--bonus", help="Print a table of groups, pass/fail and their weights."),
@@ -157,17 +157,233 @@ def run_tests(
     raise typer.Exit(code)
 
 
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _list_configs() -> None:
+    from corenet.config import ConfigError, available_configs, parse_yaml
+
+    rows = []
+    for name, entry in sorted(available_configs().items()):
+        try:
+            description = str(parse_yaml(entry.read_text(encoding="utf-8"), name).get("description", ""))
+        except ConfigError as exc:
+            description = f"(unreadable: {exc})"
+        rows.append([name, description, str(entry)])
+    _table("training configs (corenet train NAME)", ["name", "description", "file"], rows)
+
+
+def _train_overrides(seed, iterations, epochs, batch_size) -> dict:
+    overrides: dict = {}
+    if seed is not None:
+        overrides["seed"] = seed
+    if iterations is not None:
+        overrides.update({"training.iterations": iterations, "training.epochs": None})
+    if epochs is not None:
+        overrides.update({"training.epochs": epochs, "training.iterations": None})
+    if batch_size is not None:
+        overrides["training.batch_size"] = batch_size
+    return overrides
+
+
+def _load_train_config(config: str | None, data: Path | None, overrides: dict):
+    import inspect
+
+    from corenet.config import load_config, parse_yaml, read_config_text
+    from corenet.plugins import get_registry
+
+    if data is not None:
+        name, source, text = read_config_text(config)
+        spec = parse_yaml(text, source).get("data")
+        dataset = spec.get("name") if isinstance(spec, dict) else spec
+        cls = get_registry().datasets.get(dataset) if isinstance(dataset, str) else None
+        if cls is not None and "path" not in inspect.signature(cls).parameters:
+            raise _fail(f"--data: the config {name!r} uses the data set {dataset!r}, which does not read "
+                        f"files; --data PATH works with configs on file data sets (mnist)")
+        overrides = {**overrides, "data.args.path": str(data)}
+    return load_config(config, overrides)
+
+
+def _report_interrupted(run) -> None:
+    typer.echo(f"\ninterrupted after {run.completed} of {run.iterations} iterations", err=True)
+    if run.checkpoint is None:
+        typer.echo("no checkpoint configured; nothing was saved", err=True)
+    elif run.saved_at is not None:
+        typer.echo(f"{run.checkpoint} keeps the last good network, saved after iteration {run.saved_at}",
+                   err=True)
+    elif run.checkpoint.exists():
+        typer.echo(f"{run.checkpoint} is unchanged (this run had not saved yet)", err=True)
+    else:
+        typer.echo("this run had not saved a checkpoint yet", err=True)
+
+
 @app.command("train")
 def train(
-    iterations: int = typer.Option(600, "--iterations", "-n", min=1, help="Training iterations (batches)."),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="Batch size."),
-    learning_rate: float = typer.Option(2e-3, "--lr", min=0.0, help="Adam learning rate."),
-    seed: int = typer.Option(0, "--seed", help="Seed for NumPy's global generator (reproducible runs)."),
+    config: str | None = typer.Argument(
+        None, help="A config name (see --list) or a YAML file. Default: digits (Conv + BatchNormalization + "
+        "Dropout + L2 on 8x8 digits, under a minute)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Seed for NumPy's global generator: one seed, the same run bit for bit."
+    ),
+    iterations: int | None = typer.Option(None, "--iterations", "-n", min=1, help="Train this many batches."),
+    epochs: float | None = typer.Option(None, "--epochs", min=0.0, help="Train this many epochs."),
+    batch_size: int | None = typer.Option(None, "--batch-size", "-b", min=1, help="Override the batch size."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", "-o",
+        help="Where to save the network (default: the config's training.checkpoint)."
+    ),
+    no_checkpoint: bool = typer.Option(False, "--no-checkpoint", help="Do not save a checkpoint."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write the loss curve to FILE.png (needs matplotlib: corenet[plot])."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    list_configs: bool = typer.Option(False, "--list", help="List the named configs and exit."),
 ) -> None:
-    """Train a small Conv network on the embedded digits set and print its test accuracy."""
-    from corenet.quickstart import train_digits
+    """Train a network described by a YAML config; print its test accuracy and save a checkpoint.
 
-    train_digits(iterations=iterations, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    Ctrl-C stops cleanly: the checkpoint file keeps the last network saved between
+    iterations (saved once per epoch and at the end, each save atomic).
+    """
+    from corenet.config import ConfigError
+    from corenet.errors import CheckpointError
+
+    if list_configs:
+        _list_configs()
+        return
+    if epochs is not None and iterations is not None:
+        raise _fail("give --iterations or --epochs, not both")
+    if plot is not None:
+        from corenet.plotting import PlotUnavailable, check_target
+
+        try:
+            check_target(plot)
+        except (PlotUnavailable, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    try:
+        settings = _load_train_config(config, data, _train_overrides(seed, iterations, epochs, batch_size))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    from corenet.training import train as run_training
+
+    if no_checkpoint:
+        settings.checkpoint = checkpoint = None
+    try:
+        run = run_training(settings, checkpoint=checkpoint, progress=not quiet)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except (CheckpointError, FloatingPointError) as exc:
+        raise _fail(str(exc), 1) from None
+    if plot is not None and run.losses:
+        from corenet.plotting import plot_loss
+
+        plot_loss(run.losses, plot, title=f"{settings.name}: training loss")
+        typer.echo(f"loss curve: {plot}")
+    if run.interrupted:
+        _report_interrupted(run)
+        raise typer.Exit(130)
+    summary = f"{settings.name}, {run.completed} iterations, {run.seconds:.1f} s"
+    if run.evaluation is not None:
+        typer.echo(f"test accuracy: {run.evaluation.accuracy:.2%} on {run.evaluation.count} test samples "
+                   f"({summary})")
+    else:
+        typer.echo(f"trained ({summary})")
+    if run.checkpoint is not None:
+        typer.echo(f"checkpoint: {run.checkpoint}  (corenet evaluate {run.checkpoint})")
+
+
+def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
+    """The data layer to evaluate on: --data (a data set name or an MNIST folder), else the checkpoint's."""
+    from corenet.config import data_component
+
+    saved = metadata.get("data") if isinstance(metadata, dict) else None
+    if data is None:
+        if not saved:
+            raise _fail("the checkpoint does not say which data set it was trained on; pass --data NAME or "
+                        "--data FOLDER")
+        name, args = saved["name"], dict(saved.get("args", {}))
+    elif Path(data).is_dir():
+        name, args = "mnist", {"path": data}
+    else:
+        name = data
+        args = dict(saved.get("args", {})) if saved and saved.get("name") == data else {}
+    return name, data_component(name, args, batch_size, "--data").build()
+
+
+@app.command("evaluate")
+def evaluate_command(
+    checkpoint: Path = typer.Argument(..., help="A network saved by `corenet train` or corenet.save."),
+    data: str | None = typer.Option(
+        None, "--data", help="A data set name (digits, iris, mnist, ...) or a folder of MNIST IDX files. "
+        "Default: the data set the checkpoint was trained on."),
+    trust: bool = typer.Option(
+        False, "--trust", help="UNSAFE: load with plain pickle, which runs any code the file holds. Only for "
+        "files you made yourself."),
+    batch_size: int = typer.Option(500, "--batch-size", "-b", min=1, help="Samples predicted per batch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Report a checkpoint's accuracy and confusion matrix on a data set's test part.
+
+    Checkpoints load with a restricted unpickler that admits only corenet's classes
+    and NumPy arrays; a file asking for anything else is refused unread.
+    """
+    from corenet.config import ConfigError
+    from corenet.errors import CheckpointError, ShapeError
+    from corenet.evaluation import evaluate
+    from corenet.network import load
+
+    try:
+        net = load(checkpoint, None, trusted=trust)
+    except CheckpointError as exc:
+        raise _fail(str(exc), 1) from None
+    try:
+        name, data_layer = _evaluation_data(data, getattr(net, "metadata", {}), batch_size)
+        inputs, labels = data_layer.get_test_set()
+        result = evaluate(net, inputs, labels, batch_size)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except (ShapeError, ValueError) as exc:
+        raise _fail(f"{checkpoint} does not fit the data set {data or 'saved with it'}: {exc}", 1) from None
+    if as_json:
+        typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": name, "accuracy": result.accuracy,
+                               "count": result.count, "confusion": result.confusion.tolist()}, indent=2))
+        return
+    classes = result.confusion.shape[0]
+    recall = result.per_class()
+    rows = [[str(i), *(str(v) for v in result.confusion[i]), f"{recall[i]:.1%}"] for i in range(classes)]
+    typer.echo(f"{checkpoint} on the {name} test set")
+    _table("confusion matrix (rows: true class, columns: predicted)",
+           ["true", *(str(j) for j in range(classes)), "recall"], rows)
+    correct = int(result.confusion.trace())
+    typer.echo(f"accuracy: {result.accuracy:.2%} ({correct} of {result.count} test samples)")
+
+
+@app.command("bench")
+def bench(
+    workload: list[str] | None = typer.Option(
+        None, "--workload", "-w", help="W1 ... W7 (repeatable). Default: all (see benchmarks/README.md)."),
+    repeats: int = typer.Option(10, "--repeats", "-r", min=1, help="Timed steps per workload (median)."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed steps before timing."),
+    dtype: str = typer.Option("both", "--dtype", help="float64, float32 or both."),
+    json_path: str | None = typer.Option(None, "--json", help="Also write machine-readable results here."),
+    no_torch: bool = typer.Option(False, "--no-torch", help="Measure corenet only, even with PyTorch."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Limit NumPy's BLAS and PyTorch to N."),
+) -> None:
+    """Time training steps in corenet and PyTorch CPU (W1 LeNet ... W7 start-up): medians and ratios.
+
+    PyTorch is optional (corenet's bench extra); without it corenet's own figures are shown.
+    """
+    from corenet.bench import run_and_report
+
+    try:
+        run_and_report(workload, dtype, repeats, warmup, json_path, use_torch=not no_torch,
+                       threads=threads)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _register_plugin_commands() -> None:

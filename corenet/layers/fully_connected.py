@@ -37,7 +37,9 @@ class FullyConnected(TrainableLayer):
         check_size(self, x, 1, self.input_size, "input features")
         self._input = x
         weights = np.asarray(self.weights)
-        return x @ weights[:-1] + weights[-1]
+        output = x @ weights[:-1]
+        output += weights[-1]  # in place: no second (batch, output_size) array
+        return output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         expected = None if self._input is None else (self._input.shape[0], self.output_size)

@@ -1,0 +1,186 @@
+"""One training step of each workload in corenet, built from the plugin registry.
+
+:func:`build` returns a :class:`Case`: ``step()`` runs forward + backward (the
+layer's optimizer updates inside backward), ``dtypes()`` lists the dtypes of the
+output and parameters after a step, to show whether float32 stays float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from corenet.bench import workloads as wl
+from corenet.bench.workloads import Skip
+
+
+@dataclass
+class Case:
+    """A ready-to-time step, a dtype probe and a note for the report ('' if nothing to say)."""
+
+    step: Callable[[], object]
+    dtypes: Callable[[], list[str]]
+    note: str = ""
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: np.dtype):
+    """Create parameters in ``dtype`` inside the block; restore the previous default after."""
+    from corenet.dtype import get_default_dtype, set_default_dtype
+
+    previous = get_default_dtype()
+    set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        set_default_dtype(previous)
+
+
+class FixedBatch:
+    """A data layer that returns the same (input, one-hot label) batch every time."""
+
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray) -> None:
+        self.inputs, self.labels, self.last_input = inputs, labels, inputs
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.inputs, self.labels
+
+
+def build(key: str, dtype: str, registry) -> Case:
+    """The corenet case for workload ``key`` in ``dtype``; raises :class:`Skip` if a plugin is missing."""
+    np_dtype = np.dtype(dtype)
+    np.random.seed(0)
+    with default_dtype(np_dtype):
+        return _BUILDERS[key](np_dtype, registry)
+
+
+def _need(registry, kind: str, name: str, distribution: str):
+    table = getattr(registry, kind)
+    if name not in table:
+        raise Skip(f"{name} is not installed (pip install {distribution})")
+    return table[name]
+
+
+def _array_dtypes(*arrays) -> list[str]:
+    return sorted({np.asarray(a).dtype.name for a in arrays})
+
+
+def _layer_case(layer, x: np.ndarray, optimizer=None, initializers=None) -> Case:
+    """Forward + backward of one layer on ``x`` with a fixed random error of the output's shape."""
+    if initializers is not None:
+        layer.initialize(*initializers)
+    if optimizer is not None:
+        layer.optimizer = optimizer
+    output = layer.forward(x)
+    error = np.random.standard_normal(output.shape).astype(x.dtype)
+
+    def step():
+        layer.forward(x)
+        return layer.backward(error)
+
+    def dtypes() -> list[str]:
+        params = [getattr(layer, n) for n in getattr(layer, "parameter_names", ()) if hasattr(layer, n)]
+        return _array_dtypes(layer.forward(x), layer.backward(error), *params)
+
+    return Case(step, dtypes)
+
+
+def _sgd(registry):
+    return registry.optimizers["Sgd"](wl.SGD_RATE)
+
+
+def _xavier(registry):
+    return registry.initializers["Xavier"](), registry.initializers["Constant"](0.1)
+
+
+def _lenet(dtype: np.dtype, registry) -> Case:
+    note = ""
+    if "LeNet" in registry.models:
+        net = registry.models["LeNet"]()
+    else:
+        net = _lenet_standin(registry)
+        note = "LeNet plugin not installed: the same network assembled from registered layers"
+    inputs = np.random.standard_normal((wl.LENET_BATCH, 1, 28, 28)).astype(dtype)
+    labels = np.eye(10, dtype=dtype)[np.random.randint(0, 10, wl.LENET_BATCH)]
+    net.data_layer = FixedBatch(inputs, labels)
+
+    def step():
+        loss = net.forward()
+        net.backward()
+        return loss
+
+    def dtypes() -> list[str]:
+        tensor = inputs
+        for layer in net.layers:
+            tensor = layer.forward(tensor)
+        params = [getattr(layer, name) for layer in net.layers
+                  for name in getattr(layer, "parameter_names", ()) if hasattr(layer, name)]
+        return _array_dtypes(tensor, *params)
+
+    return Case(step, dtypes, note)
+
+
+def _lenet_standin(registry):
+    """The LeNet of API.md from registered components, for when corenet-lenet is not installed."""
+    from corenet.network import NeuralNetwork
+
+    l2 = _need(registry, "regularizers", "L2_Regularizer", "corenet-lenet or corenet-reg-l1l2")
+    layers, he = registry.layers, registry.initializers["He"]
+    optimizer = registry.optimizers["Adam"](5e-4, 0.9, 0.999)
+    optimizer.add_regularizer(l2(4e-4))
+    net = NeuralNetwork(optimizer, he(), he())
+    net.loss_layer = registry.losses["CrossEntropyLoss"]()
+    for layer in (
+        layers["Conv"]((1, 1), (1, 5, 5), 6), layers["ReLU"](), layers["Pooling"]((2, 2), (2, 2)),
+        layers["Conv"]((1, 1), (6, 5, 5), 16), layers["ReLU"](), layers["Pooling"]((2, 2), (2, 2)),
+        layers["Flatten"](),
+        layers["FullyConnected"](784, 120), layers["ReLU"](),
+        layers["FullyConnected"](120, 84), layers["ReLU"](),
+        layers["FullyConnected"](84, 10), layers["SoftMax"](),
+    ):
+        net.append_layer(layer)
+    return net
+
+
+def _recurrent(name: str):
+    def builder(dtype: np.dtype, registry) -> Case:
+        cls = _need(registry, "layers", name, "corenet-recurrent")
+        steps, inputs, hidden, outputs = wl.RNN_SIZES
+        x = np.random.standard_normal((steps, inputs)).astype(dtype)
+        return _layer_case(cls(inputs, hidden, outputs), x, _sgd(registry), _xavier(registry))
+
+    return builder
+
+
+def _batchnorm(dtype: np.dtype, registry) -> Case:
+    cls = _need(registry, "layers", "BatchNormalization", "corenet-batchnorm")
+    x = np.random.standard_normal(wl.BATCHNORM_SHAPE).astype(dtype)
+    return _layer_case(cls(wl.BATCHNORM_SHAPE[1]), x, _sgd(registry))
+
+
+def _dropout(dtype: np.dtype, registry) -> Case:
+    cls = _need(registry, "layers", "Dropout", "corenet-dropout")
+    x = np.random.standard_normal(wl.DROPOUT_SHAPE).astype(dtype)
+    return _layer_case(cls(wl.DROPOUT_KEEP), x)
+
+
+def _conv(dtype: np.dtype, registry) -> Case:
+    cls = _need(registry, "layers", "Conv", "corenet")
+    x = np.random.standard_normal(wl.CONV_INPUT).astype(dtype)
+    kernels, m, n = wl.CONV_KERNELS
+    layer = cls((1, 1), (wl.CONV_INPUT[1], m, n), kernels)
+    initializers = (registry.initializers["He"](), registry.initializers["Constant"](0.1))
+    return _layer_case(layer, x, _sgd(registry), initializers)
+
+
+_BUILDERS: dict[str, Callable[[np.dtype, object], Case]] = {
+    "W1": _lenet,
+    "W2": _recurrent("RNN"),
+    "W3": _recurrent("LSTM"),
+    "W4": _batchnorm,
+    "W5": _dropout,
+    "W6": _conv,
+}

@@ -1,0 +1,118 @@
+"""Timing and peak memory of one training step.
+
+Timing interleaves the frameworks (corenet step, PyTorch step, PyTorch step,
+corenet step, ...), so a burst of load from elsewhere hits both alike; the
+garbage collector is paused while timing, as :mod:`timeit` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+
+Step = Callable[[], object]
+
+
+def interleaved(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Milliseconds of each step over ``repeats`` rounds after ``warmup`` untimed rounds.
+
+    Every round runs each step once; the order alternates between rounds.
+    """
+    names = list(steps)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for round_index in range(warmup + repeats):
+            order = names if round_index % 2 == 0 else names[::-1]
+            for name in order:
+                start = time.perf_counter()
+                steps[name]()
+                elapsed = (time.perf_counter() - start) * 1e3
+                if round_index >= warmup:
+                    times[name].append(elapsed)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return times
+
+
+def summarize(times_ms: list[float]) -> dict:
+    """Median, minimum and maximum of a list of milliseconds (rounded to microseconds), and the list."""
+    return {
+        "median_ms": round(statistics.median(times_ms), 4),
+        "min_ms": round(min(times_ms), 4),
+        "max_ms": round(max(times_ms), 4),
+        "times_ms": [round(t, 4) for t in times_ms],
+    }
+
+
+def numpy_peak_bytes(step: Step) -> int:
+    """Peak bytes allocated during one ``step`` above what was held before it (tracemalloc).
+
+    NumPy reports its array buffers to tracemalloc, so this is the step's
+    transient NumPy + Python memory: temporaries, caches for backward, new weights.
+    """
+    already_tracing = tracemalloc.is_tracing()
+    if not already_tracing:
+        tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not already_tracing:
+            tracemalloc.stop()
+    return max(0, peak - before)
+
+
+def torch_peak_bytes(torch, step: Step) -> int | None:
+    """Approximate peak bytes PyTorch allocates during one ``step``, from its profiler's memory records.
+
+    Each operator's own allocations count from its start, its own frees from its
+    end; the running sum's maximum is the peak. None if the profiler is unavailable.
+    """
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step()
+        changes = []
+        for event in prof.events():
+            amount = int(getattr(event, "self_cpu_memory_usage", 0) or 0)
+            if amount > 0:
+                changes.append((event.time_range.start, amount))
+            elif amount < 0:
+                changes.append((event.time_range.end, amount))
+        changes.sort(key=lambda change: (change[0], -change[1]))
+        current = peak = 0
+        for _, amount in changes:
+            current += amount
+            peak = max(peak, current)
+        return peak
+    except Exception:  # profiler missing or its event format changed: no figure rather than a crash
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (the profiler's C++ start/stop chatter) for the block."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

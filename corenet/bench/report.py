@@ -1,0 +1,110 @@
+"""Tables from a benchmark result dictionary: plain text for the terminal, markdown for the README."""
+
+from __future__ import annotations
+
+
+def describe_machine(results: dict) -> str:
+    """One line: CPU, cores, NumPy/BLAS with threads, PyTorch with threads, date."""
+    m = results["machine"]
+    torch = results["torch"]
+    torch_part = (f"PyTorch {torch['version']} ({torch['threads']} threads)" if torch["available"]
+                  else "PyTorch not measured")
+    env = ", ".join(f"{k}={v}" for k, v in m.get("environment", {}).items() if v is not None)
+    return (f"{m['cpu']}, {m['logical_cores']} logical cores; NumPy {m['numpy']} ({m['blas']}, "
+            f"{m['numpy_blas_threads']} BLAS threads); {torch_part}; Python {m['python']}; "
+            f"{m['date'][:10]}" + (f"; environment: {env}" if env else ""))
+
+
+def describe_settings(results: dict) -> str:
+    s = results["settings"]
+    return (f"Median of {s['repeats']} steps after {s['warmup']} warm-up steps; each step is forward + "
+            f"backward + parameter update; corenet and PyTorch interleaved in one process.")
+
+
+def verdict(row: dict) -> str:
+    """'met', 'missed: 2.5x the target', 'no target' or the row's status."""
+    if row["status"] != "ok":
+        return row["status"]
+    if row["workload"] == "W7":
+        if row["meets_target"] is None:
+            return ""
+        return "met" if row["meets_target"] else \
+            f"missed by {row['corenet']['median_ms'] - row['target_ms']:.0f} ms"
+    if row["target"] is None:
+        return "no target"
+    if row["ratio"] is None:
+        return "no PyTorch"
+    return "met" if row["meets_target"] else f"missed: {row['ratio'] / row['target']:.1f}x the target"
+
+
+def _ms(summary: dict | None) -> str:
+    if summary is None:
+        return "-"
+    value = summary["median_ms"]
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _mb(summary: dict | None) -> str:
+    peak = None if summary is None else summary.get("peak_bytes")
+    return "-" if peak is None else f"{peak / 2**20:.1f}"
+
+
+def _target(row: dict) -> str:
+    if row["workload"] == "W7":
+        return f"< {row['target_ms']:.0f} ms"
+    return "-" if row["target"] is None else f"<= {row['target']:g}"
+
+
+def rows(results: dict) -> list[list[str]]:
+    """The table body: workload, what, dtype, corenet ms, PyTorch ms, ratio, target, verdict, peak MiB."""
+    body = []
+    for row in results["results"]:
+        what = row.get("command") if row["workload"] == "W7" else row["title"]
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        body.append([row["workload"], what, row["dtype"] or "-", _ms(row["corenet"]), _ms(row["torch"]),
+                     ratio, _target(row), verdict(row), f"{_mb(row['corenet'])} / {_mb(row['torch'])}"])
+    return body
+
+
+HEADER = ["", "workload", "dtype", "corenet ms", "PyTorch ms", "ratio", "target", "verdict",
+          "peak MiB corenet / PyTorch"]
+
+
+def notes(results: dict) -> list[str]:
+    """Footnotes: skipped workloads, dtype problems, a missing PyTorch."""
+    lines = [f"{row['workload']} {row['dtype'] or row.get('command', '')}: {row['note']}"
+             for row in results["results"] if row["note"]]
+    if not results["torch"]["available"]:
+        lines.append(results["torch"]["reason"])
+    return lines
+
+
+def text_report(results: dict) -> str:
+    """A fixed-width table for the terminal."""
+    body = rows(results)
+    widths = [max(len(line[i]) for line in [HEADER, *body]) for i in range(len(HEADER))]
+    numeric = {3, 4, 5}
+
+    def fmt(line: list[str]) -> str:
+        cells = [cell.rjust(width) if i in numeric else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(line, widths))]
+        return "  ".join(cells).rstrip()
+
+    out = [describe_machine(results), describe_settings(results), "", fmt(HEADER),
+           fmt(["-" * w for w in widths]), *(fmt(line) for line in body)]
+    out += ["", *notes(results)] if notes(results) else []
+    return "\n".join(out) + "\n"
+
+
+def markdown_report(results: dict) -> str:
+    """The README's performance section body: machine and date, the table, footnotes."""
+    header = ["", *HEADER[1:]]
+    align = ["---", "---", "---", "---:", "---:", "---:", "---", "---", "---:"]
+    out = [f"Measured on {describe_machine(results)}.", "", describe_settings(results) +
+           " Ratio = corenet median / PyTorch median (lower is better for corenet).", "",
+           "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in rows(results)]
+    footnotes = notes(results)
+    if footnotes:
+        out += ["", *(f"- {line}" for line in footnotes)]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,154 @@
+"""Run the workloads and collect one JSON-ready result dictionary (schema ``corenet-bench/1``).
+
+Result layout::
+
+    {"schema", "machine": {...}, "settings": {...},
+     "torch": {"available", "version", "threads", "reason"},
+     "results": [{"workload", "title", "dtype", "status" (ok | skipped | error), "note",
+                  "optimizer", "corenet": {median_ms, min_ms, max_ms, times_ms, peak_bytes, dtypes},
+                  "torch": {... same ...} | null, "ratio", "target", "meets_target"}, ...]}
+
+W7 rows have ``dtype`` null, ``command`` set and ``target_ms`` instead of ``target``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from corenet.bench import corenet_cases, torch_cases
+from corenet.bench import workloads as wl
+from corenet.bench.environment import blas_threads, limited_blas_threads, machine_info
+from corenet.bench.measure import interleaved, numpy_peak_bytes, summarize, torch_peak_bytes
+from corenet.bench.startup import time_command
+
+SCHEMA = "corenet-bench/1"
+TORCH_MISSING = "PyTorch is not installed (pip install 'corenet[bench]'); showing corenet's own figures only"
+
+
+def load_torch(use_torch: bool = True):
+    """(torch module or None, the reason it is missing or '')."""
+    if not use_torch:
+        return None, "PyTorch comparison switched off (--no-torch)"
+    try:
+        import torch
+    except ImportError:
+        return None, TORCH_MISSING
+    return torch, ""
+
+
+def run(
+    keys: list[str],
+    dtypes: tuple[str, ...],
+    repeats: int = 10,
+    warmup: int = 3,
+    use_torch: bool = True,
+    registry=None,
+    log: Callable[[str], None] = lambda line: None,
+    threads: int | None = None,
+) -> dict:
+    """Measure every workload in ``keys`` for every dtype in ``dtypes``; return the result dictionary.
+
+    ``threads`` limits NumPy's BLAS (and so PyTorch, which follows it) to that many threads.
+    """
+    if registry is None:
+        from corenet.plugins import get_registry
+
+        registry = get_registry()
+    torch, reason = load_torch(use_torch)
+    if torch is None:
+        log(reason)
+    previous_threads = torch.get_num_threads() if torch is not None else None
+    with limited_blas_threads(threads):
+        torch_threads = None
+        if torch is not None:  # PyTorch gets as many threads as NumPy's BLAS
+            torch_threads = blas_threads()[0]
+            torch.set_num_threads(torch_threads)
+        try:
+            results = _all_rows(keys, dtypes, registry, torch, repeats, warmup, log)
+            machine = machine_info(torch)
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous_threads)
+    return {
+        "schema": SCHEMA,
+        "machine": machine,
+        "settings": {"repeats": repeats, "warmup": warmup, "dtypes": list(dtypes), "workloads": list(keys),
+                     "threads_limit": threads},
+        "torch": {"available": torch is not None, "version": getattr(torch, "__version__", None),
+                  "threads": torch_threads, "reason": reason},
+        "results": results,
+    }
+
+
+def _all_rows(keys, dtypes, registry, torch, repeats: int, warmup: int, log) -> list[dict]:
+    results: list[dict] = []
+    for key in keys:
+        if key == "W7":
+            results.extend(_startup_rows(repeats, warmup, log))
+            continue
+        for dtype in dtypes:
+            log(f"{key} {dtype} ...")
+            results.append(_step_row(key, dtype, registry, torch, repeats, warmup))
+    return results
+
+
+def _base_row(key: str, dtype: str | None) -> dict:
+    workload = wl.WORKLOADS[key]
+    return {"workload": key, "title": workload.title, "dtype": dtype, "status": "ok", "note": "",
+            "optimizer": workload.optimizer, "corenet": None, "torch": None, "ratio": None,
+            "target": workload.targets.get(dtype) if dtype else None, "meets_target": None}
+
+
+def _step_row(key: str, dtype: str, registry, torch, repeats: int, warmup: int) -> dict:
+    row = _base_row(key, dtype)
+    try:
+        ours = corenet_cases.build(key, dtype, registry)
+    except wl.Skip as exc:
+        row.update(status="skipped", note=f"skipped: {exc}")
+        return row
+    except Exception as exc:  # a broken layer must not stop the other workloads
+        row.update(status="error", note=f"corenet failed to build: {type(exc).__name__}: {exc}")
+        return row
+    notes = [ours.note] if ours.note else []
+    steps = {"corenet": ours.step}
+    theirs = None
+    if torch is not None:
+        try:
+            theirs = torch_cases.build(key, dtype, torch)
+            steps["torch"] = theirs.step
+        except Exception as exc:  # e.g. an op PyTorch lacks for this dtype: keep corenet's figures
+            notes.append(f"PyTorch case failed: {type(exc).__name__}: {exc}")
+    try:
+        times = interleaved(steps, repeats, warmup)
+        row["corenet"] = {**summarize(times["corenet"]), "peak_bytes": numpy_peak_bytes(ours.step),
+                          "dtypes": ours.dtypes()}
+    except Exception as exc:
+        row.update(status="error", note=f"corenet step failed: {type(exc).__name__}: {exc}")
+        return row
+    if set(row["corenet"]["dtypes"]) != {dtype}:
+        notes.append(f"corenet not {dtype} end to end: saw {', '.join(row['corenet']['dtypes'])}")
+    if theirs is not None:
+        row["torch"] = {**summarize(times["torch"]), "peak_bytes": torch_peak_bytes(torch, theirs.step),
+                        "dtypes": theirs.dtypes()}
+        row["ratio"] = float(f"{row['corenet']['median_ms'] / row['torch']['median_ms']:.4g}")
+        if row["target"] is not None:
+            row["meets_target"] = row["ratio"] <= row["target"]
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def _startup_rows(repeats: int, warmup: int, log: Callable[[str], None]) -> list[dict]:
+    rows = []
+    for arguments in wl.STARTUP_COMMANDS:
+        command = "corenet " + " ".join(arguments)
+        log(f"W7 {command} ...")
+        row = {**_base_row("W7", None), "command": command, "target_ms": wl.STARTUP_TARGET_MS}
+        try:
+            times = time_command(arguments, repeats, min(warmup, 1))
+        except Exception as exc:
+            row.update(status="error", note=str(exc))
+        else:
+            row["corenet"] = summarize(times)
+            row["meets_target"] = row["corenet"]["median_ms"] < wl.STARTUP_TARGET_MS
+        rows.append(row)
+    return rows

@@ -1,0 +1,598 @@
+"""YAML training configs: find them, validate them against the registry, build the objects.
+
+A config names its components by their registry names::
+
+    seed: 0
+    data: {name: digits}                       # a registered data set and its arguments
+    network:
+      optimizer: {name: Adam, args: {learning_rate: 2.0e-3}, regularizer: {name: L2_Regularizer,
+                  args: {alpha: 1.0e-4}}}
+      weights_initializer: He                  # a name, or {name: ..., args: {...}}
+      bias_initializer: {name: Constant, args: {value: 0.0}}
+      loss: CrossEntropyLoss
+      layers:
+        - {name: Conv, args: {stride_shape: [1, 1], convolution_shape: [1, 3, 3], num_kernels: 8}}
+        - ReLU
+    training: {iterations: 600, batch_size: 64, checkpoint: digits.ckpt}
+
+or uses a registered model: ``network: {model: LeNet}``. Every mistake (unknown key,
+unknown name, missing or unexpected argument, wrong type) raises :class:`ConfigError`
+naming the file and the key path (``network.layers[3].args.num_kernels``) with the
+valid choices. Argument types come from the class's signature (annotations, else
+the type of the default). Configs ship in ``corenet/configs`` and in a ``configs``
+folder inside any plugin package, and are found by name (``digits``) or by path.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import difflib
+import inspect
+import os
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corenet.errors import CorenetError, RegistryError
+
+DEFAULT_CONFIG = "digits"
+TOP_KEYS = ("description", "seed", "dtype", "data", "network", "training")
+NETWORK_KEYS = ("model", "args", "optimizer", "weights_initializer", "bias_initializer", "loss", "layers")
+TRAINING_KEYS = ("iterations", "epochs", "batch_size", "checkpoint", "checkpoint_every")
+COMPONENT_KEYS = ("name", "args")
+DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant", "args": {"value": 0.0}},
+            "loss": "CrossEntropyLoss"}
+DEFAULT_BATCH_SIZE = 64
+#: names the course's plugins provide -> the distribution to install when one is missing
+PLUGIN_HINTS = {
+    "L1_Regularizer": "corenet-reg-l1l2", "L2_Regularizer": "corenet-reg-l1l2", "Dropout": "corenet-dropout",
+    "BatchNormalization": "corenet-batchnorm", "TanH": "corenet-recurrent", "Sigmoid": "corenet-recurrent",
+    "RNN": "corenet-recurrent", "LSTM": "corenet-recurrent", "LeNet": "corenet-lenet",
+}
+
+
+class ConfigError(CorenetError, ValueError):
+    """A config file is missing, unreadable or describes something corenet cannot build."""
+
+
+# -- YAML --------------------------------------------------------------------------------------
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``5e-4`` as a float (YAML 1.1 wants ``5.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, source: str) -> dict:
+    """The top-level mapping of a YAML document; syntax errors name the file and line."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{source}: the config is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config must be a mapping of keys ({', '.join(TOP_KEYS)}), "
+                          f"got {_yaml_type(data)}")
+    return data
+
+
+# -- finding configs ----------------------------------------------------------------------------
+def available_configs() -> dict[str, Any]:
+    """Config name -> file, from ``corenet/configs`` and each loaded plugin's ``configs`` folder."""
+    from corenet.plugins import get_registry
+
+    packages = ["corenet"]
+    for plugin in get_registry().plugins:
+        package = plugin.module.split(":")[0].split(".")[0]
+        if plugin.status == "ok" and package not in packages:
+            packages.append(package)
+    found: dict[str, Any] = {}
+    for package in packages:
+        try:
+            folder = resources.files(package) / "configs"
+            entries = sorted(folder.iterdir(), key=lambda entry: entry.name) if folder.is_dir() else []
+        except (ModuleNotFoundError, OSError, TypeError):
+            continue
+        for entry in entries:
+            if entry.name.endswith((".yaml", ".yml")):
+                found.setdefault(entry.name.rsplit(".", 1)[0], entry)
+    return found
+
+
+def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, str]:
+    """``(name, source, text)`` of a config given by path or by name (None: the default)."""
+    value = DEFAULT_CONFIG if name_or_path is None else os.fspath(name_or_path)
+    path = Path(value)
+    if path.is_file():
+        try:
+            return path.stem, str(path), path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the config: {exc}") from exc
+    configs = available_configs()
+    name = value[:-5] if value.endswith(".yaml") else value
+    if name in configs and path.parent == Path("."):
+        entry = configs[name]
+        return name, f"{name} ({entry})", entry.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError(f"{value}: is a folder; give a YAML config file or a config name")
+    raise ConfigError(
+        f"no config file or named config {value!r}{_did_you_mean(name, configs)}; "
+        f"named configs: {', '.join(sorted(configs)) or '(none)'}"
+    )
+
+
+# -- the validated config -----------------------------------------------------------------------
+@dataclass
+class Component:
+    """A registry object and its arguments, validated; ``path`` is its YAML key path."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    args: dict[str, Any]
+    path: str
+    source: str
+
+    def build(self, **extra: Any) -> Any:
+        """Call the class/builder; its own errors are reported at this component's key path."""
+        try:
+            return self.factory(**self.args, **extra)
+        except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
+            message = f"{self.source}: {self.path}: {self.name} refused its arguments: {exc}"
+            raise ConfigError(message) from exc
+
+
+@dataclass
+class Config:
+    """A validated config; :func:`build_data` and :func:`build_network` make the objects."""
+
+    name: str
+    source: str
+    seed: int
+    dtype: str | None
+    data: Component
+    model: Component | None = None
+    optimizer: Component | None = None
+    regularizer: Component | None = None
+    weights_initializer: Component | None = None
+    bias_initializer: Component | None = None
+    loss: Component | None = None
+    layers: list[Component] = field(default_factory=list)
+    iterations: int | None = None
+    epochs: float | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    checkpoint: str | None = None
+    checkpoint_every: int | None = None
+    description: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+def load_config(
+    name_or_path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """Read, override (``{"training.iterations": 10}``; None deletes a key) and validate a config."""
+    name, source, text = read_config_text(name_or_path)
+    raw = parse_yaml(text, source)
+    apply_overrides(raw, overrides or {}, source)
+    return parse_config(raw, name, source)
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any], source: str) -> None:
+    """Set dotted key paths in ``raw`` in place (``None`` removes the key)."""
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = raw
+        for index, key in enumerate(parents):
+            child = node.get(key)
+            if isinstance(child, str) and parents[index:] == ["data"] and key == "data":
+                child = {"name": child}
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                where = ".".join(parents[: index + 1])
+                raise ConfigError(
+                    f"{source}: {where}: must be a mapping to set {dotted}, got {_yaml_type(child)}"
+                )
+            node[key] = child
+            node = child
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+
+
+def parse_config(raw: dict, name: str = "config", source: str = "config") -> Config:
+    """Validate a config mapping against the registry (nothing is built yet)."""
+    from corenet.plugins import get_registry
+
+    checker = _Checker(get_registry(), source)
+    checker.keys(raw, TOP_KEYS, "", required=("data", "network"))
+    config = Config(name=name, source=source, seed=0, dtype=None, data=None, raw=raw)  # type: ignore[arg-type]
+    config.description = checker.typed(raw.get("description", ""), str, "description")
+    config.seed = checker.integer(raw.get("seed", 0), "seed", minimum=0)
+    if raw.get("dtype") is not None:
+        config.dtype = checker.choice(raw["dtype"], ("float32", "float64"), "dtype")
+    training = raw.get("training") or {}
+    checker.mapping(training, "training")
+    checker.keys(training, TRAINING_KEYS, "training")
+    _parse_training(checker, training, config)
+    config.data = checker.component(raw["data"], "datasets", "data", fixed={"batch_size": config.batch_size})
+    _parse_network(checker, raw["network"], config)
+    return config
+
+
+def _parse_training(checker: _Checker, training: dict, config: Config) -> None:
+    if "iterations" in training and "epochs" in training:
+        raise ConfigError(f"{config.source}: training: give either iterations or epochs, not both")
+    if "iterations" in training:
+        config.iterations = checker.integer(training["iterations"], "training.iterations", minimum=1)
+    elif "epochs" in training:
+        config.epochs = checker.number(training["epochs"], "training.epochs", positive=True)
+    else:
+        raise ConfigError(f"{config.source}: training: needs iterations or epochs (how long to train)")
+    config.batch_size = checker.integer(training.get("batch_size", DEFAULT_BATCH_SIZE),
+                                        "training.batch_size", minimum=1)
+    if training.get("checkpoint") is not None:
+        config.checkpoint = checker.typed(training["checkpoint"], str, "training.checkpoint")
+    if training.get("checkpoint_every") is not None:
+        config.checkpoint_every = checker.integer(training["checkpoint_every"], "training.checkpoint_every",
+                                                  minimum=1)
+
+
+def _parse_network(checker: _Checker, network: Any, config: Config) -> None:
+    checker.mapping(network, "network")
+    checker.keys(network, NETWORK_KEYS, "network")
+    if "model" in network:
+        others = [key for key in network if key not in ("model", "args")]
+        if others:
+            raise ConfigError(
+                f"{config.source}: network.{others[0]}: not allowed together with network.model "
+                f"(a model builds its own {', '.join(others)})"
+            )
+        spec = {"name": network["model"], "args": network.get("args") or {}}
+        config.model = checker.component(spec, "models", "network.model", prefix="network")
+        return
+    if "args" in network:
+        raise ConfigError(f"{config.source}: network.args: only allowed together with network.model")
+    if "optimizer" not in network:
+        raise ConfigError(f"{config.source}: network.optimizer: missing (e.g. {{name: Adam, args: "
+                          f"{{learning_rate: 1.0e-3}}}}); optimizers: {checker.choices('optimizers')}")
+    optimizer = network["optimizer"]
+    config.optimizer = checker.component(optimizer, "optimizers", "network.optimizer",
+                                         extra_keys=("regularizer",))
+    regularizer = optimizer.get("regularizer") if isinstance(optimizer, dict) else None
+    if regularizer is not None:
+        config.regularizer = checker.component(regularizer, "regularizers", "network.optimizer.regularizer")
+    for key, kind in (("weights_initializer", "initializers"), ("bias_initializer", "initializers"),
+                      ("loss", "losses")):
+        setattr(config, key, checker.component(network.get(key, DEFAULTS[key]), kind, f"network.{key}"))
+    layers = network.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ConfigError(f"{config.source}: network.layers: must be a non-empty list of layers, got "
+                          f"{_yaml_type(layers)}; layers: {checker.choices('layers')}")
+    config.layers = [checker.component(spec, "layers", f"network.layers[{index}]")
+                     for index, spec in enumerate(layers)]
+
+
+# -- checking values against registry signatures -------------------------------------------------
+class _Mismatch(Exception):
+    """A value does not fit a type hint; ``args[0]`` says what was expected."""
+
+
+class _Checker:
+    """Validation helpers that know the registry and the file name for messages."""
+
+    def __init__(self, registry, source: str) -> None:
+        self.registry = registry
+        self.source = source
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
+
+    def choices(self, kind: str) -> str:
+        return ", ".join(sorted(getattr(self.registry, kind))) or "(none installed)"
+
+    def mapping(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping, got {_yaml_type(value)}")
+
+    def keys(self, mapping: dict, valid: tuple[str, ...], path: str, required: tuple[str, ...] = ()) -> None:
+        for key in mapping:
+            if key not in valid:
+                where = f"{path}.{key}" if path else str(key)
+                raise self.fail(where, f"unknown key {key!r}{_did_you_mean(str(key), valid)}; "
+                                       f"valid keys{' in ' + path if path else ''}: {', '.join(valid)}")
+        for key in required:
+            if key not in mapping:
+                raise self.fail(f"{path}.{key}" if path else key, "missing (required)")
+
+    def typed(self, value: Any, kind: type, path: str) -> Any:
+        try:
+            return _coerce(value, kind)
+        except _Mismatch as exc:
+            raise self.fail(path, f"expected {exc.args[0]}, got {value!r} ({_yaml_type(value)})") from None
+
+    def integer(self, value: Any, path: str, minimum: int) -> int:
+        number = self.typed(value, int, path)
+        if number < minimum:
+            raise self.fail(path, f"must be an integer >= {minimum}, got {number}")
+        return number
+
+    def number(self, value: Any, path: str, positive: bool) -> float:
+        number = self.typed(value, float, path)
+        if positive and not number > 0:
+            raise self.fail(path, f"must be a number > 0, got {number}")
+        return number
+
+    def choice(self, value: Any, valid: tuple[str, ...], path: str) -> str:
+        if value not in valid:
+            raise self.fail(path, f"must be one of {', '.join(valid)}, got {value!r}")
+        return value
+
+    def component(self, spec: Any, kind: str, path: str, *, fixed: dict[str, Any] | None = None,
+                  extra_keys: tuple[str, ...] = (), prefix: str | None = None) -> Component:
+        """Validate ``name`` (a string or ``{name, args}``) and its arguments against the signature.
+
+        ``fixed`` arguments are supplied by corenet (e.g. a data set's batch_size) and may
+        not appear in ``args``; ``prefix`` replaces ``path`` for the ``args`` key (models).
+        """
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict):
+            raise self.fail(path, f"must be a name or a mapping with name and args, got {_yaml_type(spec)}")
+        self.keys(spec, COMPONENT_KEYS + extra_keys, path)
+        name_path = path if prefix else f"{path}.name"
+        if "name" not in spec:
+            raise self.fail(name_path, f"missing; {kind}: {self.choices(kind)}")
+        name = spec["name"]
+        if not isinstance(name, str):
+            raise self.fail(name_path, f"expected a name, got {name!r} ({_yaml_type(name)}); "
+                                       f"{kind}: {self.choices(kind)}")
+        try:
+            factory = self.registry.get(kind, name)
+        except RegistryError as exc:
+            hint = _did_you_mean(name, getattr(self.registry, kind))
+            if name in PLUGIN_HINTS:
+                plugin = PLUGIN_HINTS[name]
+                hint = f" ({name} comes with the plugin {plugin}: corenet install {plugin})"
+            raise self.fail(name_path, f"{exc}{hint}") from None
+        args = spec.get("args") or {}
+        args_path = f"{prefix or path}.args"
+        self.mapping(args, args_path)
+        checked = self.arguments(factory, name, dict(args), args_path, fixed or {})
+        return Component(kind, name, factory, checked, path, self.source)
+
+    def arguments(self, factory: Callable, name: str, args: dict, path: str, fixed: dict) -> dict:
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # builtins without a signature: pass the arguments through
+            return {**args, **fixed}
+        parameters = {p.name: p for p in signature.parameters.values()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        hints = _type_hints(factory)
+        valid = [p for p in parameters if p not in fixed]
+        name = factory.__name__ if isinstance(factory, type) else name  # IrisData, not iris
+        described = f"{name}({', '.join(valid)})"
+        for key in args:
+            if key in fixed:
+                raise self.fail(f"{path}.{key}", f"set by corenet (from training.{key}), do not give it here")
+            if key not in parameters and not takes_kwargs:
+                choices = f"arguments: {described}" if valid else f"{name} takes no arguments"
+                raise self.fail(f"{path}.{key}", f"{name} has no argument {key!r}"
+                                                  f"{_did_you_mean(key, valid)}; {choices}")
+        checked: dict[str, Any] = {}
+        for key, parameter in parameters.items():
+            if key in fixed:
+                checked[key] = fixed[key]
+                continue
+            if key not in args:
+                if parameter.default is inspect.Parameter.empty:
+                    hint = " (pass --data PATH)" if key == "path" else ""
+                    raise self.fail(f"{path}.{key}", f"missing required argument of {described}{hint}")
+                continue
+            expected = hints.get(key, _hint_from_default(parameter.default))
+            try:
+                checked[key] = _coerce(args[key], expected)
+            except _Mismatch as exc:
+                raise self.fail(f"{path}.{key}", f"{name} expects {exc.args[0]}, got {args[key]!r} "
+                                                  f"({_yaml_type(args[key])})") from None
+        for key in args:
+            if key not in checked:
+                checked[key] = _tuples(args[key])
+        return checked
+
+
+def _type_hints(factory: Callable) -> dict[str, Any]:
+    target = factory.__init__ if isinstance(factory, type) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: fall back to the defaults' types
+        return {}
+
+
+def _hint_from_default(default: Any) -> Any:
+    if default is inspect.Parameter.empty or default is None:
+        return Any
+    if isinstance(default, (bool, int, float, str)):
+        return type(default)
+    if isinstance(default, (tuple, list)):
+        return tuple
+    return Any
+
+
+def _tuples(value: Any) -> Any:
+    """YAML lists become tuples (shapes); mappings are walked."""
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _tuples(item) for key, item in value.items()}
+    return value
+
+
+_SEQUENCES = (tuple, list, collections.abc.Sequence)
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """``value`` checked against ``hint``: lists become tuples, ints floats where floats are expected.
+
+    Raises _Mismatch saying what was expected.
+    """
+    if hint is Any or hint is inspect.Parameter.empty:
+        return _tuples(value)
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        for option in arguments:
+            try:
+                return _coerce(value, option)
+            except _Mismatch:
+                continue
+        raise _Mismatch(" or ".join(_describe(option) for option in arguments))
+    if hint is type(None):
+        if value is None:
+            return None
+        raise _Mismatch("null")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch("true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Mismatch("an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _Mismatch("a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch("a string")
+    if hint in (Path, os.PathLike) or origin is os.PathLike:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch("a path")
+    if hint in _SEQUENCES or origin in _SEQUENCES:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch(_describe(hint))
+        items = list(value)
+        if arguments and not (len(arguments) == 2 and arguments[1] is Ellipsis) and origin is tuple:
+            if len(items) != len(arguments):
+                raise _Mismatch(_describe(hint))
+            return tuple(_coerce(item, option) for item, option in zip(items, arguments))
+        element = arguments[0] if arguments else Any
+        try:
+            return tuple(_coerce(item, element) for item in items)
+        except _Mismatch:
+            raise _Mismatch(_describe(hint)) from None
+    return _tuples(value)  # a hint corenet cannot check: the class validates it when built
+
+
+def _describe(hint: Any) -> str:
+    simple = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+              type(None): "null", Path: "a path"}
+    if hint in simple:
+        return simple[hint]
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(_describe(option) for option in arguments)
+    if hint in _SEQUENCES or origin in _SEQUENCES:
+        if not arguments:
+            return "a list"
+        if len(arguments) == 2 and arguments[1] is Ellipsis or origin is not tuple:
+            return f"a list of {_plural(_describe(arguments[0]))}"
+        return f"a list of {len(arguments)} ({', '.join(_describe(a) for a in arguments)})"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _plural(description: str) -> str:
+    plurals = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
+    return plurals.get(description, description)
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def data_component(name: str, args: dict, batch_size: int, path: str = "data") -> Component:
+    """A validated data set component from a name and arguments (``path`` labels errors)."""
+    from corenet.plugins import get_registry
+
+    return _Checker(get_registry(), "corenet").component({"name": name, "args": args}, "datasets", path,
+                                                         fixed={"batch_size": batch_size})
+
+
+# -- building ------------------------------------------------------------------------------------
+def build_data(config: Config):
+    """The data layer the config describes."""
+    return config.data.build()
+
+
+def build_network(config: Config):
+    """The NeuralNetwork the config describes (no data layer attached)."""
+    from corenet.network import NeuralNetwork
+
+    if config.model is not None:
+        net = config.model.build()
+        if not isinstance(net, NeuralNetwork):
+            raise ConfigError(f"{config.source}: network.model: {config.model.name} returned a "
+                              f"{type(net).__name__}, not a NeuralNetwork")
+        return net
+    optimizer = config.optimizer.build()
+    if config.regularizer is not None:
+        optimizer.add_regularizer(config.regularizer.build())
+    net = NeuralNetwork(optimizer, config.weights_initializer.build(), config.bias_initializer.build())
+    net.loss_layer = config.loss.build()
+    for component in config.layers:
+        layer = component.build()
+        try:
+            net.append_layer(layer)
+        except (TypeError, ValueError) as exc:
+            message = f"{config.source}: {component.path}: cannot add {component.name}: {exc}"
+            raise ConfigError(message) from exc
+    return net
+
+
+def iterations_for(config: Config, data_layer) -> int:
+    """Training iterations: ``iterations``, or ``epochs`` x batches per epoch of the data layer."""
+    if config.iterations is not None:
+        return config.iterations
+    size = getattr(data_layer, "train_size", None)
+    if size is None:
+        raise ConfigError(f"{config.source}: training.epochs: the data set {config.data.name!r} has no fixed "
+                          f"training set size; give training.iterations instead")
+    return max(1, round(config.epochs * size / config.batch_size))

@@ -1,0 +1,144 @@
+"""Run a training config: seeded build, progress bar, periodic atomic checkpoints, clean Ctrl-C.
+
+The checkpoint on disk is only ever replaced by a complete network saved between
+two iterations (atomically, see :mod:`corenet.checkpoint`), so stopping a run at
+any moment (Ctrl-C, a crash) leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corenet.config import Config, ConfigError, build_data, build_network, iterations_for
+from corenet.errors import ShapeError
+from corenet.evaluation import Evaluation, evaluate
+
+#: periodic saves when neither the config nor the data set says how often
+DEFAULT_CHECKPOINT_EVERY = 100
+
+
+@dataclass
+class TrainingRun:
+    """What a run did: the network, how far it got, where its last good checkpoint is."""
+
+    config: Config
+    network: object
+    data_layer: object
+    iterations: int
+    completed: int = 0
+    interrupted: bool = False
+    checkpoint: Path | None = None
+    saved_at: int | None = None
+    seconds: float = 0.0
+    evaluation: Evaluation | None = None
+
+    @property
+    def losses(self) -> list[float]:
+        return self.network.loss
+
+
+def prepare(config: Config):
+    """Seed NumPy's global generator with ``config.seed``, then build (network, data layer)."""
+    from corenet.dtype import get_default_dtype, set_default_dtype
+
+    previous = get_default_dtype()
+    if config.dtype:
+        set_default_dtype(config.dtype)
+    try:
+        np.random.seed(config.seed)
+        data_layer = build_data(config)
+        net = build_network(config)
+    finally:
+        set_default_dtype(previous)
+    net.data_layer = data_layer
+    net.metadata = {
+        "config": config.name,
+        "data": {"name": config.data.name,
+                 "args": {k: v for k, v in config.data.args.items() if k != "batch_size"}},
+        "seed": config.seed,
+    }
+    return net, data_layer
+
+
+def checkpoint_interval(config: Config, data_layer) -> int:
+    """Iterations between periodic saves: the config's, else one epoch, else 100."""
+    if config.checkpoint_every:
+        return config.checkpoint_every
+    size = getattr(data_layer, "train_size", None)
+    return max(1, -(-size // config.batch_size)) if size else DEFAULT_CHECKPOINT_EVERY
+
+
+def train(
+    config: Config,
+    *,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+    callback: Callable[[int, float], None] | None = None,
+) -> TrainingRun:
+    """Train as ``config`` says; save to ``checkpoint`` (default: the config's) periodically and at the end.
+
+    ``callback(iteration, loss)`` runs after every step. A KeyboardInterrupt stops
+    the run: the result has ``interrupted=True`` and the checkpoint file holds the
+    last network saved between iterations (or whatever was there before).
+    """
+    from corenet.network import save
+
+    net, data_layer = prepare(config)
+    target = checkpoint if checkpoint is not None else config.checkpoint
+    run = TrainingRun(config, net, data_layer, iterations_for(config, data_layer),
+                      checkpoint=Path(target) if target else None)
+    every = checkpoint_interval(config, data_layer)
+    bar = None
+
+    def step(iteration: int, loss: float) -> None:
+        run.completed = iteration + 1
+        if bar is not None:
+            bar(iteration, loss)
+        if callback is not None:
+            callback(iteration, loss)
+        if run.checkpoint is not None and run.completed % every == 0 and run.completed < run.iterations:
+            save(run.checkpoint, net)
+            run.saved_at = run.completed
+
+    started = time.perf_counter()
+    try:
+        if progress:
+            from corenet.progress import training_progress
+
+            with training_progress(run.iterations, config.name) as bar:
+                _train(net, run, step, config)
+        else:
+            _train(net, run, step, config)
+        if run.checkpoint is not None:
+            save(run.checkpoint, net)
+            run.saved_at = run.completed
+    except KeyboardInterrupt:
+        run.interrupted = True
+    run.seconds = time.perf_counter() - started
+    if not run.interrupted and hasattr(data_layer, "get_test_set"):
+        inputs, labels = data_layer.get_test_set()
+        run.evaluation = evaluate(net, inputs, labels)
+    return run
+
+
+def _train(net, run: TrainingRun, step, config: Config) -> None:
+    try:
+        net.train(run.iterations, callback=step)
+    except ShapeError as exc:
+        raise ConfigError(f"{config.source}: {_locate(str(exc), config)}") from exc
+
+
+def _locate(message: str, config: Config) -> str:
+    """Prefix a network's 'layer 3 (Conv): ...' error with the config key of that layer."""
+    found = re.match(r"layer (\d+) \((\w+)\): ", message)
+    if not found:
+        return message
+    if config.model is not None:
+        return f"network.model {config.model.name}, {message}"
+    return f"network.layers[{found.group(1)}] ({found.group(2)}): {message[found.end():]}"

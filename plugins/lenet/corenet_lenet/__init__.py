@@ -1,0 +1,19 @@
+"""corenet plugin: the LeNet model (hook implementations only).
+
+``configs/lenet-mnist.yaml`` ships beside it: ``corenet train lenet-mnist --data FOLDER``.
+"""
+
+from corenet import hookimpl
+from corenet.plugins import package_path
+
+
+@hookimpl
+def corenet_register_models(register):
+    from corenet_lenet.lenet import build
+
+    register(build, "LeNet")
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    register("TestLeNet", [package_path(__file__, "conformance", "test_lenet.py")], 5)

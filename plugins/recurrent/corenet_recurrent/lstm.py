@@ -1,0 +1,182 @@
+"""LSTM: the four gates from one FC on [x_t, h_{t-1}, 1], then a sigmoid output head.
+
+    i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of [x_t, h_{t-1}, 1] @ W   (PyTorch's gate order)
+    c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t),   y_t = sigmoid([h_t, 1] @ W_y)
+
+Speed: internally the gate blocks are reordered to (o, i, f, g) and the sigmoid
+blocks' weights halved, so one ``tanh`` over all 4*hidden pre-activations plus
+``0.5 * t + 0.5`` gives every gate (sigmoid(z) = (1 + tanh(z / 2)) / 2). A step's
+row of the gate buffer is [o, i, f, g, c_{t-1}], so (i, f) * (g, c_{t-1}) is one
+multiply of two adjacent slices. Forward takes one matrix-vector product and
+eight element-wise calls per step, backward one product and five; everything
+else is a product over all steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corenet_recurrent.base import RecurrentLayer
+
+#: internal block j holds the API (PyTorch) block INTERNAL[j]: (o, i, f, g) from (i, f, g, o)
+INTERNAL = (3, 0, 1, 2)
+#: API block b sits at internal block TO_API[b]
+TO_API = (1, 2, 3, 0)
+_HALF = np.array(0.5)  # a 0-d array: NumPy converts it faster than a Python float
+
+
+class _Workspace:
+    """Scratch buffers for one sequence length and dtype, reused across calls."""
+
+    def __init__(self, time: int, input_size: int, hidden_size: int, dtype: np.dtype) -> None:
+        h = hidden_size
+        self.key = (time, np.dtype(dtype))
+        # row t: [x_t, h_{t-1}, 1]; row ``time`` holds h_T. The weight gradient is stacked[:time].T @ delta.
+        self.stacked = np.zeros((time + 1, input_size + h + 1), dtype=dtype)
+        self.stacked[:, -1] = 1.0
+        self.hidden = self.stacked[:, input_size : input_size + h]
+        self.projection = np.empty((time, 4 * h), dtype=dtype)
+        # row t: gate activations [o, i, f, g] of step t, then c_{t-1}; row ``time`` holds c_T.
+        self.gates = np.zeros((time + 1, 5 * h), dtype=dtype)
+        self.cell_tanh = np.empty((time, h), dtype=dtype)
+        self.pair = np.empty(2 * h, dtype=dtype)
+        # row t: a scratch slot, then dL/d(pre-activations) [o, i, f, g]; row ``time`` stays 0.
+        self.delta = np.zeros((time + 1, 5 * h), dtype=dtype)
+        self.cell_delta = np.zeros((time + 1, h), dtype=dtype)  # row ``time`` stays 0
+        self.head_error = np.empty((time, h), dtype=dtype)
+        self.coef_out = np.empty((time, 2, h), dtype=dtype)  # [o (1 - tanh(c)^2), tanh(c) o (1 - o)]
+        self.coef_cell = np.empty((time, 3, h), dtype=dtype)  # [g i (1 - i), c_prev f (1 - f), i (1 - g^2)]
+        self.next_forget = np.zeros((time, h), dtype=dtype)  # f_{t+1}; last row 0
+        self.hidden_delta = np.empty(h, dtype=dtype)
+
+
+class LSTM(RecurrentLayer):
+    """LSTM over one sequence: input (time, input_size) -> output (time, output_size).
+
+    ``weights`` (input_size + hidden_size + 1, 4 * hidden_size), rows [x, h, bias],
+    gate columns (input, forget, cell candidate, output) as in PyTorch;
+    ``output_weights`` (hidden_size + 1, output_size), last row bias. With
+    ``memorize`` the last hidden and cell states of a call start the next one.
+    """
+
+    gates = 4
+    state_parts = 2
+
+    def _buffers(self, time: int, dtype: np.dtype) -> _Workspace:
+        workspace = self._workspace
+        if workspace is None or workspace.key != (time, np.dtype(dtype)):
+            workspace = _Workspace(time, self.input_size, self.hidden_size, dtype)
+            self._workspace = workspace
+        return workspace
+
+    def _reorder(self, array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+        """Permute the four hidden-wide column blocks of ``array`` (rows, 4 * hidden) (a copy)."""
+        rows = array.shape[0]
+        h = self.hidden_size
+        return array.reshape(rows, 4, h)[:, order].reshape(rows, 4 * h)
+
+    def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        """(time, input_size) -> (time, output_size); states from zeros or the carried ones."""
+        x = self.check_sequence(input_tensor)
+        time, n_in = x.shape
+        h = self.hidden_size
+        weights, output_weights = self.parameters(x.dtype)
+        internal = self._reorder(weights, INTERNAL)
+        scaled = internal.copy()
+        scaled[:, : 3 * h] *= 0.5  # sigmoid(z) = 0.5 + 0.5 tanh(z / 2)
+        ws = self._buffers(time, x.dtype)
+        hidden, gates = ws.hidden, ws.gates
+        state = self.initial_state(x.dtype)
+        if state is None:
+            hidden[0] = 0.0
+            gates[0, 4 * h :] = 0.0
+        else:
+            hidden[0], gates[0, 4 * h :] = state
+        ws.stacked[:time, :n_in] = x
+        projection = ws.projection  # input part of every step's pre-activations, bias included
+        np.matmul(x, scaled[:n_in], out=projection)
+        projection += scaled[-1]
+        recurrent_t = np.ascontiguousarray(scaled[n_in:-1].T)  # W_h^T @ h is the faster BLAS form
+        rows = gates.reshape(time + 1, 5, h)
+        pair = ws.pair
+        first, second = pair[:h], pair[h:]
+        half = _HALF
+        dot, add, multiply, tanh = np.dot, np.add, np.multiply, np.tanh
+        for previous, current, projected, pre, sig, in_forget, cand_cell, cell, out_gate, cell_t in zip(
+            hidden[:-1],
+            hidden[1:],
+            projection,
+            gates[:time, : 4 * h],  # pre-activations, then activations in place
+            gates[:time, : 3 * h],  # the sigmoid gates (o, i, f)
+            gates[:time, h : 3 * h],  # (i, f)
+            gates[:time, 3 * h :],  # (g, c_{t-1})
+            rows[1:, 4],  # c_t, stored as the next row's c_{t-1}
+            rows[:time, 0],
+            ws.cell_tanh,
+        ):
+            dot(recurrent_t, previous, out=pre)
+            add(pre, projected, out=pre)
+            tanh(pre, out=pre)
+            multiply(sig, half, out=sig)
+            add(sig, half, out=sig)
+            multiply(in_forget, cand_cell, out=pair)  # (i g, f c_{t-1})
+            add(first, second, out=cell)
+            tanh(cell, out=cell_t)
+            multiply(out_gate, cell_t, out=current)
+        self._state = (hidden[time].copy(), gates[time, 4 * h :].copy())
+        self._used = (internal, output_weights)
+        return self.head_forward(hidden[1:], output_weights)
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        """Full BPTT over the last sequence; returns dL/dx (time, input_size) and updates both weight sets."""
+        error = self.check_output_error(error_tensor)
+        internal, output_weights = self._used
+        ws = self._workspace
+        time = error.shape[0]
+        n_in, h = self.input_size, self.hidden_size
+        hidden = ws.hidden
+        gradient_output_weights = self.head_backward(error, hidden[1:], output_weights, ws.head_error)
+
+        # Everything that does not depend on the recurrence, for all steps at once.
+        rows = ws.gates.reshape(time + 1, 5, h)[:time]
+        out_gate, in_gate, forget, cand, cell_prev = (rows[:, k] for k in range(5))
+        cell_t = ws.cell_tanh
+        coef_out, coef_cell = ws.coef_out, ws.coef_cell
+        np.multiply(out_gate, 1.0 - cell_t * cell_t, out=coef_out[:, 0])
+        np.multiply(cell_t * out_gate, 1.0 - out_gate, out=coef_out[:, 1])
+        np.multiply(cand * in_gate, 1.0 - in_gate, out=coef_cell[:, 0])
+        np.multiply(cell_prev * forget, 1.0 - forget, out=coef_cell[:, 1])
+        np.multiply(in_gate, 1.0 - cand * cand, out=coef_cell[:, 2])
+        ws.next_forget[:-1] = forget[1:]
+
+        delta = ws.delta
+        slots = delta.reshape(time + 1, 5, h)
+        recurrent = internal[n_in:-1]  # (hidden, 4 * hidden), C-contiguous
+        hidden_delta = ws.hidden_delta
+        dot, add, multiply = np.dot, np.add, np.multiply
+        # dh_t = head + delta_{t+1} @ W_h^T;  [dh A, d o] = dh * coef_out;
+        # dc_t = dh A + dc_{t+1} f_{t+1};  [d i, d f, d g] = dc_t * coef_cell
+        for later, head, c_out, out_slots, cell_later, cell_now, next_f, via_h, c_cell, cell_slots in zip(
+            delta[::-1, h:],
+            ws.head_error[::-1],
+            coef_out[::-1],
+            slots[time - 1 :: -1, 0:2],  # (scratch, d o)
+            ws.cell_delta[::-1],
+            ws.cell_delta[time - 1 :: -1],
+            ws.next_forget[::-1],
+            slots[time - 1 :: -1, 0],
+            coef_cell[::-1],
+            slots[time - 1 :: -1, 2:5],  # (d i, d f, d g)
+        ):
+            dot(recurrent, later, out=hidden_delta)
+            add(hidden_delta, head, out=hidden_delta)
+            multiply(hidden_delta, c_out, out=out_slots)
+            multiply(cell_later, next_f, out=cell_now)
+            add(cell_now, via_h, out=cell_now)
+            multiply(cell_now, c_cell, out=cell_slots)
+
+        deltas = delta[:time, h:]
+        gradient_weights = self._reorder(ws.stacked[:time].T @ deltas, TO_API)  # summed over time
+        input_error = deltas @ internal[:n_in].T
+        self.finish_backward(gradient_weights, gradient_output_weights)
+        return input_error

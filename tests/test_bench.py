@@ -1,0 +1,183 @@
+"""The benchmark harness (corenet.bench, `corenet bench`, benchmarks/*.py): structure only, never speed."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corenet.bench import measure, parse_dtypes, parse_workloads, run_and_report
+from corenet.bench import workloads as wl
+from corenet.bench.report import markdown_report
+from corenet.bench.runner import SCHEMA
+from corenet.plugins import Registry, get_registry
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_conv(monkeypatch):
+    """Shrink W6 so one step takes well under a millisecond."""
+    monkeypatch.setattr(wl, "CONV_INPUT", (2, 3, 6, 6))
+    monkeypatch.setattr(wl, "CONV_KERNELS", (4, 3, 3))
+
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    """Make `import torch` fail as if PyTorch were not installed."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+
+
+def _check_timing(summary: dict, repeats: int) -> None:
+    assert len(summary["times_ms"]) == repeats
+    assert summary["min_ms"] <= summary["median_ms"] <= summary["max_ms"]
+    assert all(t > 0 for t in summary["times_ms"])
+
+
+def test_one_tiny_workload_writes_well_formed_json(tmp_path, tiny_conv, capsys):
+    path = tmp_path / "bench.json"
+    returned = run_and_report(["W6"], "both", repeats=1, warmup=0, json_path=path, use_torch=False)
+    results = json.loads(path.read_text())
+    assert results == json.loads(json.dumps(returned))
+    assert results["schema"] == SCHEMA
+    assert results["settings"] == {"repeats": 1, "warmup": 0, "dtypes": ["float64", "float32"],
+                                   "workloads": ["W6"], "threads_limit": None}
+    assert results["machine"]["numpy_blas_threads"] >= 1 and results["machine"]["date"]
+    rows = results["results"]
+    assert [(r["workload"], r["dtype"], r["status"]) for r in rows] == [("W6", "float64", "ok"),
+                                                                       ("W6", "float32", "ok")]
+    for row, dtype in zip(rows, ("float64", "float32")):
+        _check_timing(row["corenet"], 1)
+        assert row["corenet"]["peak_bytes"] > 0
+        assert row["corenet"]["dtypes"] == [dtype]  # float32 stays float32 end to end
+        assert row["torch"] is None and row["ratio"] is None
+    assert "W6" in capsys.readouterr().out
+
+
+def test_torch_side_gives_a_ratio(tiny_conv):
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    results = run_and_report(["W6"], "float64", repeats=2, warmup=1, out=_Sink())
+    assert torch.get_num_threads() == threads  # restored after the run
+    row = results["results"][0]
+    assert results["torch"]["available"]
+    assert results["torch"]["threads"] == results["machine"]["numpy_blas_threads"]
+    _check_timing(row["torch"], 2)
+    assert row["torch"]["dtypes"] == ["float64"]
+    assert row["ratio"] == pytest.approx(row["corenet"]["median_ms"] / row["torch"]["median_ms"], rel=1e-3)
+    assert row["target"] == 0.7 and isinstance(row["meets_target"], bool)
+
+
+def test_threads_limit_applies_to_numpy_and_torch(tiny_conv):
+    pytest.importorskip("threadpoolctl")
+    results = run_and_report(["W6"], "float64", repeats=1, warmup=0, threads=1, out=_Sink())
+    assert results["settings"]["threads_limit"] == 1
+    assert results["machine"]["numpy_blas_threads"] == 1
+    if results["torch"]["available"]:
+        assert results["torch"]["threads"] == 1
+
+
+def test_reports_missing_torch(tmp_path, tiny_conv, no_torch, capsys):
+    results = run_and_report(["W6"], "float64", repeats=1, warmup=0, json_path=tmp_path / "b.json")
+    assert results["torch"]["available"] is False
+    assert "PyTorch is not installed" in results["torch"]["reason"]
+    assert results["results"][0]["status"] == "ok" and results["results"][0]["torch"] is None
+    assert "PyTorch is not installed" in capsys.readouterr().out
+
+
+def test_cli_bench_without_torch(tmp_path, tiny_conv, no_torch):
+    from typer.testing import CliRunner
+
+    from corenet.cli import app
+
+    path = tmp_path / "cli.json"
+    outcome = CliRunner().invoke(app, ["bench", "-w", "w6", "--repeats", "1", "--warmup", "0",
+                                       "--dtype", "float32", "--json", str(path)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "PyTorch is not installed" in outcome.output
+    assert json.loads(path.read_text())["results"][0]["dtype"] == "float32"
+
+
+def test_cli_bench_rejects_unknown_workload():
+    from typer.testing import CliRunner
+
+    from corenet.cli import app
+
+    outcome = CliRunner().invoke(app, ["bench", "-w", "W9", "--no-torch"])
+    assert outcome.exit_code == 2
+    assert "unknown workload 'W9'" in outcome.output
+
+
+def test_missing_plugin_is_skipped_with_a_note():
+    full = get_registry()
+    core_only = Registry(layers={k: v for k, v in full.layers.items() if k not in ("Dropout", "RNN")},
+                         optimizers=full.optimizers, initializers=full.initializers)
+    results = run_and_report(["W5", "W2"], "float64", repeats=1, warmup=0, use_torch=False,
+                             registry=core_only, out=_Sink())
+    for row, plugin in zip(results["results"], ("corenet-dropout", "corenet-recurrent")):
+        assert row["status"] == "skipped" and plugin in row["note"] and row["corenet"] is None
+
+
+def test_startup_workload_times_new_processes():
+    results = run_and_report(["W7"], "float64", repeats=1, warmup=0, use_torch=False, out=_Sink())
+    rows = results["results"]
+    assert [r["command"] for r in rows] == ["corenet --help", "corenet list-layers"]
+    for row in rows:
+        assert row["status"] == "ok", row["note"]
+        _check_timing(row["corenet"], 1)
+        assert row["target_ms"] == 500 and isinstance(row["meets_target"], bool)
+
+
+def test_make_table_script_renders_markdown(tmp_path, tiny_conv, no_torch, monkeypatch):
+    path = tmp_path / "b.json"
+    results = run_and_report(["W6"], "float64", repeats=1, warmup=0, json_path=path, out=_Sink())
+    table = tmp_path / "table.md"
+    monkeypatch.setattr(sys, "argv", ["make_table.py", str(path), "-o", str(table)])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "benchmarks" / "make_table.py"), run_name="__main__")
+    assert stopped.value.code == 0
+    text = table.read_text()
+    assert text == markdown_report(results)
+    assert results["machine"]["cpu"] in text and results["machine"]["date"][:10] in text
+    assert "| W6 |" in text and "PyTorch is not installed" in text
+
+
+def test_make_table_refuses_other_json(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "other.json"
+    path.write_text('{"hello": 1}')
+    monkeypatch.setattr(sys, "argv", ["make_table.py", str(path)])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "benchmarks" / "make_table.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    assert "not a corenet benchmark result" in capsys.readouterr().err
+
+
+def test_parsers():
+    assert parse_workloads(None) == list(wl.WORKLOADS)
+    assert parse_workloads(["w1,3", "W1", "6"]) == ["W1", "W3", "W6"]
+    assert parse_dtypes("Both") == ("float64", "float32")
+    with pytest.raises(ValueError, match="W0"):
+        parse_workloads(["W0"])
+    with pytest.raises(ValueError, match="--dtype"):
+        parse_dtypes("float16")
+
+
+def test_interleaved_drops_warmup_and_alternates_order():
+    calls: list[str] = []
+    times = measure.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, 1)
+    assert [len(times["a"]), len(times["b"])] == [3, 3]
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
+
+
+def test_numpy_peak_bytes_sees_a_temporary_array():
+    peak = measure.numpy_peak_bytes(lambda: np.ones(1_000_000).sum())
+    assert 8_000_000 <= peak < 9_000_000
+
+
+class _Sink:
+    def write(self, text: str) -> int:
+        return len(text)

@@ -1,0 +1,59 @@
+"""Full-length training runs (minutes): run with CORENET_SLOW=1 pytest tests/test_slow_training.py.
+
+- the newcomer's ``corenet train`` (digits, default config): >= 95% test accuracy in under
+  60 s wall time, process start included;
+- ``corenet train lenet-mnist`` on the official t10k IDX files (first 8,000 train, last
+  2,000 test): >= 98% test accuracy, then ``corenet evaluate`` agrees with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.environ.get("CORENET_SLOW"), reason="long training run; set CORENET_SLOW=1"),
+]
+
+
+def corenet(*args, cwd: Path, timeout: float = 1800):
+    return subprocess.run([sys.executable, "-m", "corenet", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def accuracy_of(output: str) -> float:
+    found = re.search(r"test accuracy: ([0-9.]+)%", output)
+    assert found, output
+    return float(found.group(1)) / 100
+
+
+def test_default_train_under_a_minute(tmp_path):
+    started = time.perf_counter()
+    result = corenet("train", "-q", cwd=tmp_path, timeout=300)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert accuracy_of(result.stdout) >= 0.95
+    assert (tmp_path / "digits.ckpt").is_file()
+    assert elapsed < 60, f"corenet train took {elapsed:.1f} s"
+
+
+@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").exists(), reason="MNIST IDX files not found")
+def test_lenet_on_mnist_reaches_98_percent(tmp_path):
+    result = corenet("train", "lenet-mnist", "--data", MNIST, "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    accuracy = accuracy_of(result.stdout)
+    assert accuracy >= 0.98
+    report = corenet("evaluate", "lenet-mnist.ckpt", "--json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    evaluation = json.loads(report.stdout)
+    assert evaluation["count"] == 2000 and evaluation["accuracy"] == pytest.approx(accuracy, abs=5e-5)
