@@ -27,12 +27,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the config's)")
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: the config's)")
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch results here")
     options = parser.parse_args()
     started = time.perf_counter()
     overrides = {"data.args.path": str(options.data)}
     if options.batch_size:
         overrides["training.batch_size"] = options.batch_size
+    if options.seed is not None:
+        overrides["seed"] = options.seed
     config = load_config("lenet-mnist", overrides)
     net, data = prepare(config)
     epochs = options.epochs or int(config.epochs)

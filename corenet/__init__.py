@@ -22,7 +22,11 @@ _LAZY = {
     "get_registry": "corenet.plugins",
     "set_default_dtype": "corenet.dtype",
     "get_default_dtype": "corenet.dtype",
+    "set_checks": "corenet.shapes",
+    "get_checks": "corenet.shapes",
     "ShapeError": "corenet.errors",
+    "NonFiniteError": "corenet.errors",
+    "DivergenceError": "corenet.errors",
     "RegistryError": "corenet.errors",
     "PluginError": "corenet.errors",
     "CheckpointError": "corenet.errors",
@@ -46,9 +50,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from corenet.errors import (  # noqa: F401
         CheckpointError,
         CorenetError,
+        DivergenceError,
+        NonFiniteError,
         PluginError,
         RegistryError,
         ShapeError,
     )
     from corenet.network import NeuralNetwork, load, save  # noqa: F401
     from corenet.plugins import get_registry  # noqa: F401
+    from corenet.shapes import get_checks, set_checks  # noqa: F401

@@ -76,6 +76,8 @@ class TrainableLayer(BaseLayer):
 
     @optimizer.setter
     def optimizer(self, optimizer) -> None:
+        if optimizer is not None:
+            require_instance(f"{self!r}.optimizer", optimizer, "calculate_update", "Sgd(0.01)")
         self._optimizer = optimizer
         self._parameter_optimizers = (
             {name: copy.deepcopy(optimizer) for name in self.parameter_names}
@@ -101,3 +103,24 @@ class TrainableLayer(BaseLayer):
             if regularizer is not None:
                 total += float(regularizer.norm(getattr(self, name)))
         return total
+
+
+def require_instance(what: str, obj: Any, method: str, example: str) -> None:
+    """Refuse a class where an instance is needed, or an object without ``method`` (``example`` shows one)."""
+    if isinstance(obj, type):
+        name = obj.__name__
+        raise TypeError(f"{what} must be an instance, got the class {name}; call it: {name}(...)")
+    if not callable(getattr(obj, method, None)):
+        raise TypeError(f"{what} needs an object with a {method}() method, e.g. {example}; got {brief(obj)}")
+
+
+def brief(obj: Any) -> str:
+    """A short description of ``obj`` for error messages (arrays by shape, no memory addresses)."""
+    if isinstance(obj, np.ndarray):
+        return f"an ndarray of shape {obj.shape}"
+    if isinstance(obj, type):
+        return f"the class {obj.__name__}"
+    if type(obj).__repr__ is object.__repr__:
+        return f"a {type(obj).__name__} object"
+    text = repr(obj)
+    return text if len(text) <= 60 else f"{text[:57]}..."

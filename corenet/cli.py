@@ -171,8 +171,9 @@ def _list_configs() -> None:
             description = str(parse_yaml(entry.read_text(encoding="utf-8"), name).get("description", ""))
         except ConfigError as exc:
             description = f"(unreadable: {exc})"
-        rows.append([name, description, str(entry)])
-    _table("training configs (corenet train NAME)", ["name", "description", "file"], rows)
+        package = getattr(getattr(getattr(entry, "parent", None), "parent", None), "name", "")
+        rows.append([name, description, package])
+    _table("training configs (corenet train NAME)", ["name", "description", "package"], rows)
 
 
 def _train_overrides(seed, iterations, epochs, batch_size) -> dict:
@@ -239,7 +240,7 @@ def train(
     ),
     no_checkpoint: bool = typer.Option(False, "--no-checkpoint", help="Do not save a checkpoint."),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write the loss curve to FILE.png (needs matplotlib: corenet[plot])."
+        None, "--plot", help="Write the loss curve to FILE.png (needs matplotlib, the 'plot' extra)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     list_configs: bool = typer.Option(False, "--list", help="List the named configs and exit."),
@@ -309,9 +310,17 @@ def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
     elif Path(data).is_dir():
         name, args = "mnist", {"path": data}
     else:
+        from corenet.plugins import get_registry
+
+        datasets = get_registry().datasets
+        if data not in datasets:
+            raise _fail(f"--data {data}: neither a data set ({', '.join(sorted(datasets))}) nor a folder "
+                        f"of MNIST IDX files")
         name = data
         args = dict(saved.get("args", {})) if saved and saved.get("name") == data else {}
-    return name, data_component(name, args, batch_size, "--data").build()
+        if name == "mnist" and "path" not in args:
+            raise _fail("--data mnist: give the folder of MNIST IDX files instead: --data FOLDER")
+    return name, data_component(name, args, batch_size, "data").build()
 
 
 @app.command("evaluate")

@@ -50,6 +50,7 @@ COMPONENT_KEYS = ("name", "args")
 DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant", "args": {"value": 0.0}},
             "loss": "CrossEntropyLoss"}
 DEFAULT_BATCH_SIZE = 64
+_COMPONENT_SECTIONS = ("data", "optimizer", "regularizer", "weights_initializer", "bias_initializer", "loss")
 #: names the course's plugins provide -> the distribution to install when one is missing
 PLUGIN_HINTS = {
     "L1_Regularizer": "corenet-reg-l1l2", "L2_Regularizer": "corenet-reg-l1l2", "Dropout": "corenet-dropout",
@@ -199,7 +200,7 @@ def apply_overrides(raw: dict, overrides: dict[str, Any], source: str) -> None:
         node = raw
         for index, key in enumerate(parents):
             child = node.get(key)
-            if isinstance(child, str) and parents[index:] == ["data"] and key == "data":
+            if isinstance(child, str) and key in _COMPONENT_SECTIONS:  # `data: mnist` -> {name: mnist}
                 child = {"name": child}
             if child is None:
                 child = {}

@@ -8,11 +8,17 @@ from corenet.errors import ShapeError
 
 _default_dtype: np.dtype = np.dtype(np.float64)
 
+_KIND_NAMES = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
+               "M": "datetimes", "m": "timedeltas", "V": "raw records"}
+
 
 def set_default_dtype(dtype: type | np.dtype | str) -> None:
     """Set the dtype of parameters created from now on (float32 or float64)."""
     global _default_dtype
-    resolved = np.dtype(dtype)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"default dtype must be float32 or float64, got {dtype!r}") from exc
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"default dtype must be float32 or float64, got {resolved}")
     _default_dtype = resolved
@@ -26,13 +32,26 @@ def get_default_dtype() -> np.dtype:
 def as_float_array(tensor, owner: str = "layer") -> np.ndarray:
     """Return ``tensor`` as a floating array; integers and booleans become the default dtype.
 
-    Floating inputs keep their dtype (a float32 network stays float32). Object,
-    string and complex arrays are refused with a :class:`ShapeError` naming ``owner``.
+    Floating inputs keep their dtype (a float32 network stays float32). None,
+    ragged nested lists and object, string and complex arrays are refused with a
+    :class:`ShapeError` naming ``owner``.
     """
-    array = np.asarray(tensor)
+    if tensor is None:
+        raise ShapeError(f"{owner}: expected a real numeric array, got None")
+    if isinstance(tensor, np.ndarray):
+        array = tensor
+    else:
+        try:
+            array = np.asarray(tensor)
+        except ValueError as exc:  # ragged nested lists
+            raise ShapeError(
+                f"{owner}: expected a real numeric array, got a {type(tensor).__name__} whose rows differ "
+                f"in length (not rectangular)"
+            ) from exc
     kind = array.dtype.kind
     if kind == "f":
         return array
     if kind in "iub":
         return array.astype(_default_dtype)
-    raise ShapeError(f"{owner}: expected a real numeric array, got dtype {array.dtype}")
+    what = _KIND_NAMES.get(kind, "non-numeric values")
+    raise ShapeError(f"{owner}: expected a real numeric array, got dtype {array.dtype} ({what})")

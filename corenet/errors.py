@@ -8,7 +8,15 @@ class CorenetError(Exception):
 
 
 class ShapeError(CorenetError, ValueError):
-    """An array reached a layer with a rank or size the layer cannot take."""
+    """An array reached a layer with a rank, size or dtype the layer cannot take."""
+
+
+class NonFiniteError(ShapeError):
+    """An array held NaN or inf while ``corenet.set_checks(nan=True)`` asks for finite values."""
+
+
+class DivergenceError(CorenetError, FloatingPointError):
+    """Training stopped because the loss became NaN or infinite."""
 
 
 class RegistryError(CorenetError, KeyError):

@@ -11,14 +11,43 @@ import numpy as np
 from corenet.dtype import get_default_dtype
 
 
+def _shape(owner: str, weights_shape) -> tuple[int, ...]:
+    """``weights_shape`` as a tuple of non-negative ints (an int is a 1-D shape)."""
+    entries = (weights_shape,) if isinstance(weights_shape, (int, np.integer)) else weights_shape
+    try:
+        shape = tuple(entries)
+    except TypeError:
+        shape = None
+    if shape is None or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise ValueError(
+            f"{owner}: weights_shape must be a tuple of non-negative ints, got {weights_shape!r}"
+        )
+    return tuple(int(n) for n in shape)
+
+
+def _fan(owner: str, name: str, value) -> float:
+    """A fan-in/fan-out: a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(value) and value > 0
+    ):
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
+    return float(value)
+
+
 class Constant:
     """Every entry equal to ``value`` (0.1 by default)."""
 
     def __init__(self, value: float = 0.1) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(value)
+        ):
+            raise ValueError(f"Constant: value must be a finite real number, got {value!r}")
         self.value = float(value)
 
     def initialize(self, weights_shape, fan_in=None, fan_out=None) -> np.ndarray:
-        return np.full(weights_shape, self.value, dtype=get_default_dtype())
+        return np.full(_shape("Constant", weights_shape), self.value, dtype=get_default_dtype())
 
     def __repr__(self) -> str:
         return f"Constant({self.value})"
@@ -28,7 +57,8 @@ class UniformRandom:
     """Uniform on [0, 1)."""
 
     def initialize(self, weights_shape, fan_in=None, fan_out=None) -> np.ndarray:
-        return np.random.uniform(0.0, 1.0, weights_shape).astype(get_default_dtype(), copy=False)
+        shape = _shape("UniformRandom", weights_shape)
+        return np.random.uniform(0.0, 1.0, shape).astype(get_default_dtype(), copy=False)
 
     def __repr__(self) -> str:
         return "UniformRandom()"
@@ -38,8 +68,9 @@ class Xavier:
     """Normal with sigma = sqrt(2 / (fan_in + fan_out)) (Glorot)."""
 
     def initialize(self, weights_shape, fan_in, fan_out) -> np.ndarray:
-        sigma = np.sqrt(2.0 / (fan_in + fan_out))
-        return np.random.normal(0.0, sigma, weights_shape).astype(get_default_dtype(), copy=False)
+        shape = _shape("Xavier", weights_shape)
+        sigma = np.sqrt(2.0 / (_fan("Xavier", "fan_in", fan_in) + _fan("Xavier", "fan_out", fan_out)))
+        return np.random.normal(0.0, sigma, shape).astype(get_default_dtype(), copy=False)
 
     def __repr__(self) -> str:
         return "Xavier()"
@@ -49,8 +80,9 @@ class He:
     """Normal with sigma = sqrt(2 / fan_in) (for ReLU networks)."""
 
     def initialize(self, weights_shape, fan_in, fan_out=None) -> np.ndarray:
-        sigma = np.sqrt(2.0 / fan_in)
-        return np.random.normal(0.0, sigma, weights_shape).astype(get_default_dtype(), copy=False)
+        shape = _shape("He", weights_shape)
+        sigma = np.sqrt(2.0 / _fan("He", "fan_in", fan_in))
+        return np.random.normal(0.0, sigma, shape).astype(get_default_dtype(), copy=False)
 
     def __repr__(self) -> str:
         return "He()"

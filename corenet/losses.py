@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from corenet.dtype import as_float_array
 from corenet.errors import ShapeError
+from corenet.shapes import check_finite
 
 _EPS = np.finfo(np.float64).eps
 
@@ -13,8 +15,11 @@ class CrossEntropyLoss:
     """forward: -sum(label * log(prediction + eps)) over the batch; backward: -label / prediction.
 
     The eps stays out of backward, so after a SoftMax whose correct-class
-    probability underflows the error still reaches the logits intact; entries
-    whose label is 0 get exactly 0.
+    probability is tiny the error still reaches the logits intact; entries whose
+    label is 0 get exactly 0. A prediction of exactly 0 (or a subnormal) where the
+    label is not 0 is divided as the dtype's smallest normal number, so the error
+    stays finite (SoftMax never outputs less than that number). Predictions must
+    be probabilities: negative ones (a missing SoftMax) are refused.
     """
 
     def __init__(self) -> None:
@@ -23,11 +28,19 @@ class CrossEntropyLoss:
         self._prediction = None
 
     def forward(self, prediction_tensor: np.ndarray, label_tensor: np.ndarray) -> float:
-        prediction = np.asarray(prediction_tensor)
-        label = np.asarray(label_tensor)
+        prediction = as_float_array(prediction_tensor, "CrossEntropyLoss: prediction")
+        label = as_float_array(label_tensor, "CrossEntropyLoss: label")
         if prediction.shape != label.shape:
             raise ShapeError(
-                f"CrossEntropyLoss: prediction shape {prediction.shape} differs from label shape {label.shape}"
+                f"CrossEntropyLoss: prediction shape {prediction.shape} differs from label shape "
+                f"{label.shape}"
+            )
+        check_finite("CrossEntropyLoss", prediction, "prediction")
+        check_finite("CrossEntropyLoss", label, "label")
+        if prediction.size and prediction.min() < 0:
+            raise ValueError(
+                f"CrossEntropyLoss: predictions must be probabilities (a SoftMax output), got values "
+                f"down to {prediction.min():.4g}; is the SoftMax layer missing before the loss?"
             )
         self._prediction = prediction
         mask = label != 0
@@ -36,14 +49,15 @@ class CrossEntropyLoss:
     def backward(self, label_tensor: np.ndarray) -> np.ndarray:
         if self._prediction is None:
             raise ShapeError("CrossEntropyLoss: backward called before forward")
-        label = np.asarray(label_tensor)
+        label = as_float_array(label_tensor, "CrossEntropyLoss: label")
         if label.shape != self._prediction.shape:
             raise ShapeError(
-                f"CrossEntropyLoss: label shape {label.shape} differs from prediction shape {self._prediction.shape}"
+                f"CrossEntropyLoss: label shape {label.shape} differs from prediction shape "
+                f"{self._prediction.shape}"
             )
         error = np.zeros(self._prediction.shape, dtype=np.result_type(self._prediction.dtype, np.float32))
         mask = label != 0
-        error[mask] = -label[mask] / self._prediction[mask]
+        error[mask] = -label[mask] / np.maximum(self._prediction[mask], np.finfo(error.dtype).tiny)
         return error
 
     def __repr__(self) -> str:

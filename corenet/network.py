@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from corenet.base import Phase
+from corenet.base import Phase, brief, require_instance
 from corenet.checkpoint import FORMAT_VERSION
-from corenet.errors import CorenetError, ShapeError
+from corenet.errors import CorenetError, DivergenceError, ShapeError
 
 
 class NeuralNetwork:
@@ -18,9 +18,20 @@ class NeuralNetwork:
     ``data_layer.next()`` yields ``(input, one-hot label)``; ``loss_layer`` has
     ``forward(prediction, label)`` and ``backward(label)``; ``loss`` records one
     value (data loss + regularization loss) per training iteration.
+
+    Guardrails: a missing or malformed data/loss layer and a batch whose inputs and
+    labels differ in count are reported before any update; ``train`` stops with a
+    :class:`~corenet.errors.DivergenceError` (a FloatingPointError) naming the
+    iteration and the first layer with a non-finite value when the loss is NaN/inf.
     """
 
     def __init__(self, optimizer, weights_initializer, bias_initializer) -> None:
+        if optimizer is not None:
+            require_instance("NeuralNetwork: optimizer", optimizer, "calculate_update", "Adam(1e-3)")
+        initializers = {"weights_initializer": weights_initializer, "bias_initializer": bias_initializer}
+        for name, value in initializers.items():
+            if value is not None:
+                require_instance(f"NeuralNetwork: {name}", value, "initialize", "He()")
         self.optimizer = optimizer
         self.weights_initializer = weights_initializer
         self.bias_initializer = bias_initializer
@@ -29,6 +40,7 @@ class NeuralNetwork:
         self.data_layer = None
         self.loss_layer = None
         self._label_tensor = None
+        self._input_tensor = None
         self._phase = Phase.train
 
     # -- phase -----------------------------------------------------------
@@ -47,9 +59,17 @@ class NeuralNetwork:
     # -- building ----------------------------------------------------------
     def append_layer(self, layer) -> None:
         """Add ``layer``; a trainable one gets a deep copy of the optimizer and is initialized."""
-        if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
-            raise TypeError(f"a layer needs forward() and backward(), got {layer!r}")
+        if isinstance(layer, type):
+            raise TypeError(
+                f"append_layer needs a layer instance, got the class {layer.__name__}; "
+                f"call it: {layer.__name__}(...)"
+            )
+        if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
+            raise TypeError(f"a layer needs forward() and backward(), got {brief(layer)}")
         if getattr(layer, "trainable", False):
+            for name in ("weights_initializer", "bias_initializer"):
+                require_instance(f"NeuralNetwork.{name} (needed by the trainable {layer!r})",
+                                 getattr(self, name), "initialize", "He()")
             layer.optimizer = copy.deepcopy(self.optimizer)
             layer.initialize(self.weights_initializer, self.bias_initializer)
         layer.testing_phase = self._phase is Phase.test
@@ -61,7 +81,7 @@ class NeuralNetwork:
             try:
                 tensor = layer.forward(tensor)
             except ShapeError as exc:
-                raise ShapeError(f"layer {index} ({type(layer).__name__}): {exc}") from exc
+                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})") from exc
         return tensor
 
     def regularization_loss(self) -> float:
@@ -69,15 +89,53 @@ class NeuralNetwork:
         return float(sum(layer.calculate_regularization_loss() for layer in self.layers
                          if hasattr(layer, "calculate_regularization_loss")))
 
+    def _check_data_and_loss_layers(self, caller: str) -> None:
+        if self.data_layer is None:
+            raise CorenetError(f"NeuralNetwork.{caller} needs a data_layer (set net.data_layer first)")
+        require_instance("NeuralNetwork.data_layer", self.data_layer, "next", "IrisData(50)")
+        if self.loss_layer is None:
+            raise CorenetError(f"NeuralNetwork.{caller} needs a loss_layer (set net.loss_layer first)")
+        require_instance("NeuralNetwork.loss_layer", self.loss_layer, "forward", "CrossEntropyLoss()")
+        require_instance("NeuralNetwork.loss_layer", self.loss_layer, "backward", "CrossEntropyLoss()")
+
+    def _next_batch(self) -> tuple[Any, Any]:
+        """``data_layer.next()``, checked: a pair of arrays with the same number of samples."""
+        batch = self.data_layer.next()
+        owner = f"data layer {type(self.data_layer).__name__}"
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise CorenetError(
+                f"{owner}: next() must return (input_tensor, label_tensor), got {brief(batch)}"
+            )
+        input_tensor, label_tensor = batch
+        sizes = []
+        for name, tensor in (("input", input_tensor), ("label", label_tensor)):
+            try:
+                shape = np.shape(tensor)
+            except ValueError:  # ragged nested lists
+                shape = None
+            if not shape:
+                raise ShapeError(
+                    f"{owner}: next() returned a {name} tensor without a batch axis ({brief(tensor)})"
+                )
+            sizes.append(shape)
+        if sizes[0][0] != sizes[1][0]:
+            raise ShapeError(
+                f"{owner}: next() returned {sizes[0][0]} inputs but {sizes[1][0]} "
+                f"labels (input shape {sizes[0]}, label shape {sizes[1]})"
+            )
+        return input_tensor, label_tensor
+
     def forward(self) -> float:
         """Draw a batch from the data layer; return data loss + regularization loss."""
-        if self.data_layer is None:
-            raise CorenetError("NeuralNetwork.forward needs a data_layer (set net.data_layer first)")
-        if self.loss_layer is None:
-            raise CorenetError("NeuralNetwork.forward needs a loss_layer (set net.loss_layer first)")
-        input_tensor, self._label_tensor = self.data_layer.next()
+        self._check_data_and_loss_layers("forward")
+        input_tensor, label_tensor = self._next_batch()
+        self._input_tensor, self._label_tensor = input_tensor, label_tensor
         prediction = self._propagate(input_tensor)
-        return self.loss_layer.forward(prediction, self._label_tensor) + self.regularization_loss()
+        try:
+            data_loss = self.loss_layer.forward(prediction, label_tensor)
+        except ShapeError as exc:
+            raise _prefixed(exc, "loss layer") from exc
+        return data_loss + self.regularization_loss()
 
     def backward(self) -> None:
         """Propagate the loss gradient back through every layer (updating trainable ones)."""
@@ -89,38 +147,57 @@ class NeuralNetwork:
             try:
                 error = layer.backward(error)
             except ShapeError as exc:
-                raise ShapeError(f"layer {index} ({type(layer).__name__}): {exc}") from exc
+                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})") from exc
 
     def train(self, iterations: int, callback=None) -> None:
         """Run ``iterations`` forward/backward steps in the training phase.
 
         ``callback(iteration, loss)``, if given, is called after each step (progress bars).
+        Everything the first step needs is checked before it; a NaN/inf loss stops
+        training with a :class:`DivergenceError` before that iteration's update.
         """
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable as callback(iteration, loss), got {brief(callback)}")
+        if not self.layers:
+            raise CorenetError("NeuralNetwork.train: the network has no layers (add them with append_layer)")
+        self._check_data_and_loss_layers("train")
         self.phase = Phase.train
-        for iteration in range(int(iterations)):
+        total = int(iterations)
+        for iteration in range(total):
             loss = self.forward()
             if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"training stopped at iteration {iteration}: the loss became {loss} "
-                    f"({self._first_non_finite_layer()})"
+                raise DivergenceError(
+                    f"training stopped at iteration {iteration + 1} of {total}: the loss became {loss} "
+                    f"({self._first_non_finite()}); this iteration's update was not applied. "
+                    f"Lower the learning rate or check the data"
                 )
             self.loss.append(float(loss))
             self.backward()
             if callback is not None:
                 callback(iteration, float(loss))
 
-    def _first_non_finite_layer(self) -> str:
-        """Re-run the last batch to name the first layer whose output is not finite."""
-        tensor = getattr(self.data_layer, "last_input", None)
+    def _first_non_finite(self) -> str:
+        """Re-run the last batch on copies of the layers to name where a non-finite value first appears.
+
+        The copies keep the network's state untouched; NumPy's global generator is
+        restored afterwards, so a seeded run stays reproducible.
+        """
+        tensor = self._input_tensor
         if tensor is None:
-            return "lower the learning rate"
-        for index, layer in enumerate(self.layers):
-            tensor = layer.forward(tensor)
-            if not np.all(np.isfinite(tensor)):
-                return f"first non-finite output from layer {index} ({type(layer).__name__})"
-        return "the layers' outputs are finite; the loss layer overflowed"
+            tensor = getattr(self.data_layer, "last_input", None)
+        if tensor is None:
+            return "the last input batch is unknown"
+        state = np.random.get_state()
+        try:
+            with np.errstate(all="ignore"):
+                layers = copy.deepcopy(self.layers)
+                return _trace_non_finite(layers, tensor, self._label_tensor, self.loss_layer)
+        except Exception as exc:  # the diagnosis must never hide the divergence itself
+            return f"re-running the batch to find the layer failed: {type(exc).__name__}: {exc}"
+        finally:
+            np.random.set_state(state)
 
     def test(self, input_tensor: np.ndarray) -> np.ndarray:
         """Predict for ``input_tensor`` in the testing phase (no loss)."""
@@ -132,17 +209,53 @@ class NeuralNetwork:
         state = self.__dict__.copy()
         state["data_layer"] = None
         state["_label_tensor"] = None
+        state["_input_tensor"] = None
         state["format_version"] = FORMAT_VERSION
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("format_version", None)
+        self.__dict__.setdefault("_input_tensor", None)
         self.data_layer = None
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([{inner}], optimizer={self.optimizer!r})"
+
+
+def _prefixed(exc: ShapeError, where: str) -> ShapeError:
+    """The same kind of error (e.g. NonFiniteError) with ``where: `` in front of its message."""
+    message = f"{where}: {exc}"
+    try:
+        return type(exc)(message)
+    except TypeError:  # a subclass with its own constructor signature
+        return ShapeError(message)
+
+
+def _non_finite(value) -> bool:
+    array = np.asarray(value)
+    return array.dtype.kind in "fc" and not np.all(np.isfinite(array))
+
+
+def _trace_non_finite(layers: list, tensor, label_tensor, loss_layer) -> str:
+    """Where the forward pass of ``tensor`` through ``layers`` first holds NaN/inf (see train)."""
+    if _non_finite(tensor):
+        return "the input batch from the data layer holds NaN/inf values"
+    for index, layer in enumerate(layers):
+        name = f"layer {index} ({type(layer).__name__})"
+        for parameter in getattr(layer, "parameter_names", None) or ("weights", "bias"):
+            if _non_finite(getattr(layer, parameter, None)):
+                return f"{name} has non-finite {parameter}: an earlier update diverged"
+        tensor = layer.forward(tensor)
+        if _non_finite(tensor):
+            return f"first non-finite output from {name}"
+        regularization = getattr(layer, "calculate_regularization_loss", None)
+        if regularization is not None and _non_finite(regularization()):
+            return f"the regularization loss of {name} overflowed"
+    if label_tensor is not None and _non_finite(label_tensor):
+        return "the label batch from the data layer holds NaN/inf values"
+    return f"the layers' outputs are finite; the loss layer ({type(loss_layer).__name__}) overflowed"
 
 
 def save(filename, net: NeuralNetwork) -> None:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from corenet.base import brief
+
+
+def _as_number(name: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    value = float(value)
+    value = _as_number(name, value)
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
@@ -19,7 +27,7 @@ def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> flo
 
 
 def _check_rate(name: str, value: float) -> float:
-    value = float(value)
+    value = _as_number(name, value)
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
     return value
@@ -45,7 +53,12 @@ class Optimizer:
         raise NotImplementedError
 
     def calculate_update(self, weight_tensor, gradient_tensor):
-        """New weights after one step (plus the regularizer's shrinkage if one is set)."""
+        """New weights after one step (plus the regularizer's shrinkage if one is set).
+
+        The gradient must have the weights' shape (or be a scalar); anything else is
+        refused before any state changes.
+        """
+        _check_update_shapes(type(self).__name__, weight_tensor, gradient_tensor)
         updated = self.step(weight_tensor, gradient_tensor)
         if self.regularizer is not None:
             updated = updated - self.learning_rate * self.regularizer.calculate_gradient(weight_tensor)
@@ -53,6 +66,31 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+
+def _check_update_shapes(owner: str, weight_tensor, gradient_tensor) -> None:
+    for name, value in (("weights", weight_tensor), ("gradient", gradient_tensor)):
+        dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else np.asarray(value).dtype
+        if dtype.kind not in "fiub":
+            raise ValueError(
+                f"{owner}.calculate_update: {name} must be a real numeric array or number, got {brief(value)}"
+            )
+    weights_shape, gradient_shape = np.shape(weight_tensor), np.shape(gradient_tensor)
+    if gradient_shape != weights_shape and gradient_shape != ():
+        raise ValueError(
+            f"{owner}.calculate_update: the gradient's shape {gradient_shape} differs from the weights' "
+            f"shape {weights_shape}"
+        )
+
+
+def _check_state(owner: str, state, gradient_shape: tuple[int, ...]) -> None:
+    """Refuse a gradient whose shape differs from the one this optimizer's state was built for."""
+    if state is not None and np.shape(state) not in ((), gradient_shape) and gradient_shape != ():
+        raise ValueError(
+            f"{owner}: this optimizer's state was built for a tensor of shape {np.shape(state)} but now "
+            f"gets a gradient of shape {gradient_shape}; give every parameter tensor its own optimizer "
+            f"(copy.deepcopy) instead of sharing one"
+        )
 
 
 class Sgd(Optimizer):
@@ -71,6 +109,7 @@ class SgdWithMomentum(Optimizer):
         self.velocity = None
 
     def step(self, weight_tensor, gradient_tensor):
+        _check_state("SgdWithMomentum", self.velocity, np.shape(gradient_tensor))
         change = -self.learning_rate * np.asarray(gradient_tensor)
         if self.velocity is not None:
             change = change + self.momentum_rate * self.velocity
@@ -99,6 +138,7 @@ class Adam(Optimizer):
 
     def step(self, weight_tensor, gradient_tensor):
         g = np.asarray(gradient_tensor)
+        _check_state("Adam", self.first_moment, g.shape)
         self.iteration += 1
         if self._state_matches(g):
             return weight_tensor - self._step_in_place(g)

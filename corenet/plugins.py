@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -35,6 +36,15 @@ KINDS: dict[str, str] = {
     "datasets": "corenet_register_datasets",
 }
 CLASS_KINDS = {"layers", "optimizers", "initializers", "regularizers", "losses", "datasets"}
+#: methods a registered class of each kind must define
+REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
+    "layers": ("forward", "backward"),
+    "optimizers": ("calculate_update",),
+    "initializers": ("initialize",),
+    "regularizers": ("calculate_gradient", "norm"),
+    "losses": ("forward", "backward"),
+    "datasets": ("next",),
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,16 @@ class _Staging:
         def register(obj: Any, name: str | None = None) -> None:
             if kind in CLASS_KINDS and not isinstance(obj, type):
                 raise PluginError(f"{kind} must be registered as classes, got {obj!r}")
+            missing = [m for m in REQUIRED_METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
+            if missing:
+                raise PluginError(
+                    f"{kind} need {' and '.join(f'{m}()' for m in REQUIRED_METHODS[kind])}; "
+                    f"{obj.__name__} has no {', '.join(missing)}"
+                )
             if kind == "models" and not callable(obj):
                 raise PluginError(f"a model must be a callable builder, got {obj!r}")
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise PluginError(f"a registered name must be a non-empty string, got {name!r}")
             key = name or getattr(obj, "__name__", None)
             if not key:
                 raise PluginError(f"cannot infer a name for {obj!r}; pass name=")
@@ -169,7 +187,8 @@ def _fail(info: PluginInfo, exc: BaseException, registry: Registry) -> None:
     info.status = "failed"
     info.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     registry.plugins.append(info)
-    print(f"corenet: warning: plugin {info.name!r} ({info.distribution}) failed: {info.error}", file=sys.stderr)
+    print(f"corenet: warning: plugin {info.name!r} ({info.distribution}) failed: {info.error}",
+          file=sys.stderr)
 
 
 def load_plugins() -> tuple[pluggy.PluginManager, Registry]:

@@ -399,3 +399,48 @@ def test_save_creates_a_normal_file_and_refuses_bad_targets(tmp_path):
         save(tmp_path, small_net())
     with pytest.raises(TypeError, match="NeuralNetwork"):
         save(tmp_path / "x.ckpt", {"not": "a network"})
+
+
+def test_plugin_layers_and_float32_round_trip_without_warnings(tmp_path):
+    from corenet.config import load_config
+    from corenet.dtype import get_default_dtype, set_default_dtype
+    from corenet.training import prepare
+
+    previous = get_default_dtype()
+    set_default_dtype(np.float32)
+    try:
+        net, data = prepare(load_config("digits", {"dtype": "float32"}))  # Conv, BatchNormalization, Dropout
+    finally:
+        set_default_dtype(previous)
+    net.train(3)
+    images = data.get_test_set()[0][:20]
+    before = net.test(images)
+    assert before.dtype == np.float32
+    path = tmp_path / "digits.ckpt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(path, net)
+    loaded = load(path, data)
+    np.testing.assert_array_equal(loaded.test(images), before)
+    assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in net.layers]
+
+
+def test_recurrent_layers_round_trip(tmp_path):
+    from corenet.plugins import get_registry
+
+    layers = get_registry().layers
+    if "LSTM" not in layers or "RNN" not in layers:
+        pytest.skip("corenet-recurrent is not installed")
+    np.random.seed(0)
+    net = NeuralNetwork(Adam(1e-3), He(), Constant(0.0))
+    net.loss_layer = CrossEntropyLoss()
+    for layer in (layers["RNN"](3, 5, 4), layers["LSTM"](4, 6, 2), SoftMax()):
+        net.append_layer(layer)
+    net.data_layer = RandomData(3, 7, 2)
+    net.train(2)
+    sequence = np.random.RandomState(1).uniform(size=(7, 3))
+    before = net.test(sequence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(tmp_path / "rnn.ckpt", net)
+    np.testing.assert_array_equal(load(tmp_path / "rnn.ckpt", None).test(sequence), before)

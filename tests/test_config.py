@@ -248,3 +248,10 @@ def test_missing_plugin_is_named(monkeypatch):
         load_config("digits")
     assert "network.layers[5].name: unknown layer 'Dropout'" in str(info.value)
     assert "corenet install corenet-dropout" in str(info.value)
+
+
+def test_override_into_a_bare_name(tmp_path):
+    text = "data: mnist\nnetwork: {model: LeNet}\ntraining: {epochs: 1}\n"
+    config = load_config(write(tmp_path, text), {"data.args.path": "/some/folder", "training.batch_size": 8})
+    assert config.data.name == "mnist" and config.data.args["path"] == "/some/folder"
+    assert config.data.args["batch_size"] == 8

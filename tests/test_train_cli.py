@@ -215,7 +215,9 @@ def test_evaluate_damaged_and_mismatched_files(tmp_path, iris_checkpoint):
     result = corenet("evaluate", iris_checkpoint, "--data", "digits")
     assert result.exit_code == 1 and "does not fit the data set digits" in result.stderr
     result = corenet("evaluate", iris_checkpoint, "--data", "cifar")
-    assert result.exit_code == 2 and "unknown dataset 'cifar'; available: digits" in result.stderr
+    assert result.exit_code == 2 and "--data cifar: neither a data set (digits, iris, mnist" in result.stderr
+    result = corenet("evaluate", iris_checkpoint, "--data", "mnist")
+    assert result.exit_code == 2 and "--data FOLDER" in result.stderr
 
 
 # -- MNIST from a folder of IDX files ---------------------------------------------------------------
@@ -260,3 +262,23 @@ def test_lenet_config_without_data_says_how_to_give_it():
 def test_data_option_on_a_config_that_reads_no_files(mnist_folder):
     result = corenet("train", "iris", "--data", mnist_folder, "-q")
     assert result.exit_code == 2 and "does not read files" in result.stderr
+
+
+def test_evaluate_trust_flag_loads_with_plain_pickle(iris_checkpoint, tmp_path):
+    import collections
+    import warnings
+
+    from corenet.checkpoint import CheckpointWarning
+    from corenet.network import save
+
+    net = load(iris_checkpoint, None)
+    net.layers[0].notes = collections.OrderedDict(source="a script")  # not a corenet class
+    path = tmp_path / "mine.ckpt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckpointWarning)
+        save(path, net)
+    refused = corenet("evaluate", path)
+    assert refused.exit_code == 1 and "refused to load collections.OrderedDict" in refused.stderr
+    trusted = corenet("evaluate", path, "--trust", "--json")
+    assert trusted.exit_code == 0, trusted.output
+    assert json.loads(trusted.stdout)["count"] == 51

@@ -59,6 +59,31 @@ def limited_blas_threads(threads: int | None):
         yield
 
 
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, elapsed CPU capacity in seconds, this process's CPU seconds).
+
+    Read from /proc/stat (Linux); None elsewhere. Two snapshots give :func:`foreign_cpu_share`.
+    """
+    try:
+        with open("/proc/stat", encoding="utf-8") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    own = os.times()
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks, own.user + own.system + own.children_user \
+        + own.children_system
+
+
+def foreign_cpu_share(start, end) -> float | None:
+    """Share of the machine's CPU capacity that other processes used between two :func:`cpu_snapshot`."""
+    if start is None or end is None or end[1] <= start[1]:
+        return None
+    foreign = (end[0] - start[0]) - (end[2] - start[2])
+    return round(min(1.0, max(0.0, foreign / (end[1] - start[1]))), 3)
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
     try:

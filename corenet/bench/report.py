@@ -10,9 +10,12 @@ def describe_machine(results: dict) -> str:
     torch_part = (f"PyTorch {torch['version']} ({torch['threads']} threads)" if torch["available"]
                   else "PyTorch not measured")
     env = ", ".join(f"{k}={v}" for k, v in m.get("environment", {}).items() if v is not None)
+    foreign = m.get("foreign_cpu_share")
     return (f"{m['cpu']}, {m['logical_cores']} logical cores; NumPy {m['numpy']} ({m['blas']}, "
             f"{m['numpy_blas_threads']} BLAS threads); {torch_part}; Python {m['python']}; "
-            f"{m['date'][:10]}" + (f"; environment: {env}" if env else ""))
+            f"{m['date'][:10]}"
+            + (f"; other processes used {foreign:.0%} of the CPU meanwhile" if foreign is not None else "")
+            + (f"; environment: {env}" if env else "; no OpenBLAS/OMP variables set"))
 
 
 def describe_settings(results: dict) -> str:

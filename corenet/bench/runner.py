@@ -13,11 +13,18 @@ W7 rows have ``dtype`` null, ``command`` set and ``target_ms`` instead of ``targ
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from corenet.bench import corenet_cases, torch_cases
 from corenet.bench import workloads as wl
-from corenet.bench.environment import blas_threads, limited_blas_threads, machine_info
+from corenet.bench.environment import (
+    blas_threads,
+    cpu_snapshot,
+    foreign_cpu_share,
+    limited_blas_threads,
+    machine_info,
+)
 from corenet.bench.measure import interleaved, numpy_peak_bytes, summarize, torch_peak_bytes
 from corenet.bench.startup import time_command
 
@@ -64,8 +71,12 @@ def run(
             torch_threads = blas_threads()[0]
             torch.set_num_threads(torch_threads)
         try:
-            results = _all_rows(keys, dtypes, registry, torch, repeats, warmup, log)
             machine = machine_info(torch)
+            start = cpu_snapshot()
+            results = _all_rows(keys, dtypes, registry, torch, repeats, warmup, log)
+            machine["load_average_at_end"] = _load_average()
+            # how busy the machine was with other work while we measured (0 = quiet)
+            machine["foreign_cpu_share"] = foreign_cpu_share(start, cpu_snapshot())
         finally:
             if torch is not None:
                 torch.set_num_threads(previous_threads)
@@ -78,6 +89,13 @@ def run(
                   "threads": torch_threads, "reason": reason},
         "results": results,
     }
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _all_rows(keys, dtypes, registry, torch, repeats: int, warmup: int, log) -> list[dict]:

@@ -1,4 +1,4 @@
-"""TestConv: shapes, 'same' padding and strides, gradients, initialization, updates, errors, PyTorch parity."""
+"""TestConv: shapes, padding, strides, gradients, initialization, updates, errors, PyTorch parity."""
 
 from __future__ import annotations
 
@@ -97,7 +97,9 @@ class TestConv:
         assert output.shape == (2, 5, *expected)
         assert conv.backward(np.random.rand(*output.shape)).shape == (2, *image)
 
-    @pytest.mark.parametrize("stride, length, kernel, expected", [([2], 15, 3, 8), (1, 15, 4, 15), ((3,), 10, 1, 4)])
+    @pytest.mark.parametrize(
+        "stride, length, kernel, expected", [([2], 15, 3, 8), (1, 15, 4, 15), ((3,), 10, 1, 4)]
+    )
     def test_output_shape_1d(self, stride, length, kernel, expected):
         conv = Conv(stride, (3, kernel), 4)
         assert conv.weights.shape == (4, 3, kernel)
@@ -162,7 +164,9 @@ class TestConv:
     def test_gradients_2d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 3), input_shape)
 
-    @pytest.mark.parametrize("stride, kernel, input_shape", [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9))])
+    @pytest.mark.parametrize(
+        "stride, kernel, input_shape", [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9))]
+    )
     def test_gradients_1d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 2), input_shape)
 

@@ -1,4 +1,4 @@
-"""TestPooling: max pooling shapes, values, error routing (overlaps, ties), gradients, errors, PyTorch parity."""
+"""TestPooling: shapes, values, error routing (overlaps, ties), gradients, errors, PyTorch parity."""
 
 from __future__ import annotations
 
@@ -53,15 +53,23 @@ class TestPooling:
 
     @pytest.mark.parametrize(
         "stride, window, image",
-        [((2, 2), (2, 2), (6, 8)), ((2, 2), (2, 2), (7, 5)), ((1, 1), (2, 2), (5, 6)), ((2, 1), (3, 2), (7, 6)),
-         ((3, 3), (2, 2), (8, 7)), ((1, 2), (2, 3), (4, 9))],
+        [
+            ((2, 2), (2, 2), (6, 8)),
+            ((2, 2), (2, 2), (7, 5)),
+            ((1, 1), (2, 2), (5, 6)),
+            ((2, 1), (3, 2), (7, 6)),
+            ((3, 3), (2, 2), (8, 7)),
+            ((1, 2), (2, 3), (4, 9)),
+        ],
     )
     def test_matches_window_by_window_reference(self, stride, window, image):
         layer = Pooling(stride, window)
         x = np.random.rand(2, 3, *image)
         output = layer.forward(x)
         error = np.random.rand(*output.shape)
-        expected_output, expected_gradient = reference_pooling(x, layer.stride_shape, layer.pooling_shape, error)
+        expected_output, expected_gradient = reference_pooling(
+            x, layer.stride_shape, layer.pooling_shape, error
+        )
         np.testing.assert_array_equal(output, expected_output)
         np.testing.assert_allclose(layer.backward(error), expected_gradient, rtol=1e-12)
 
@@ -92,8 +100,9 @@ class TestPooling:
         gradient = layer.backward(np.full((1, 1, 1, 1), 3.0))[0, 0]
         np.testing.assert_array_equal(gradient, [[3.0, 0.0], [0.0, 0.0]])
 
-    @pytest.mark.parametrize("stride, window, input_shape", [((2, 2), (2, 2), (2, 2, 4, 6)),
-                                                             ((1, 2), (2, 3), (2, 2, 5, 7))])
+    @pytest.mark.parametrize(
+        "stride, window, input_shape", [((2, 2), (2, 2), (2, 2, 4, 6)), ((1, 2), (2, 3), (2, 2, 5, 7))]
+    )
     def test_gradient_check(self, stride, window, input_shape):
         x = np.random.RandomState(0).permutation(int(np.prod(input_shape))).reshape(input_shape) / 10.0
         layer = Pooling(stride, window)
@@ -127,14 +136,28 @@ class TestPooling:
         with pytest.raises(ShapeError, match=r"\(1, 1, 2, 2\)"):
             layer.backward(np.zeros((1, 1, 2, 3)))
 
-    @pytest.mark.parametrize("args, name", [((0, 2), "stride_shape"), (((1, 2, 3), 2), "stride_shape"),
-                                            ((2, (2, 0)), "pooling_shape"), ((2, 2.0), "pooling_shape")])
+    @pytest.mark.parametrize(
+        "args, name",
+        [
+            ((0, 2), "stride_shape"),
+            (((1, 2, 3), 2), "stride_shape"),
+            ((2, (2, 0)), "pooling_shape"),
+            ((2, 2.0), "pooling_shape"),
+        ],
+    )
     def test_bad_constructor_arguments(self, args, name):
         with pytest.raises(ValueError, match=name):
             Pooling(*args)
 
-    @pytest.mark.parametrize("stride, window, image", [((2, 2), (2, 2), (8, 8)), ((2, 2), (2, 2), (7, 9)),
-                                                       ((1, 2), (3, 2), (7, 8)), ((1, 1), (2, 2), (5, 5))])
+    @pytest.mark.parametrize(
+        "stride, window, image",
+        [
+            ((2, 2), (2, 2), (8, 8)),
+            ((2, 2), (2, 2), (7, 9)),
+            ((1, 2), (3, 2), (7, 8)),
+            ((1, 1), (2, 2), (5, 5)),
+        ],
+    )
     def test_matches_torch_max_pool2d(self, stride, window, image):
         torch = pytest.importorskip("torch")
         layer = Pooling(stride, window)

@@ -30,6 +30,11 @@ class ReLU(BaseLayer):
 class SoftMax(BaseLayer):
     """Row-wise softmax of (batch, classes), shifted by the row max for stability.
 
+    Probabilities that would underflow to 0 (or a subnormal) are raised to the
+    dtype's smallest normal number, so ``-label / y`` from CrossEntropyLoss stays
+    finite and backward's ``y * E`` still recovers ``-label``: the error reaching the
+    logits is y - label even for a logit gap of 1e4.
+
     backward: y * (E - sum_j E_j y_j).
     """
 
@@ -40,7 +45,9 @@ class SoftMax(BaseLayer):
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         x = check_input(self, input_tensor, (2,), "(batch, classes)")
         exponentials = np.exp(x - x.max(axis=1, keepdims=True))
-        self._output = exponentials / exponentials.sum(axis=1, keepdims=True)
+        exponentials /= exponentials.sum(axis=1, keepdims=True)
+        np.maximum(exponentials, np.finfo(exponentials.dtype).tiny, out=exponentials)
+        self._output = exponentials
         return self._output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:

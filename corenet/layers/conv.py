@@ -4,13 +4,20 @@ Shapes: 1-D input (batch, c, x) with ``convolution_shape`` (c, m); 2-D input
 (batch, c, y, x) with (c, m, n). ``weights`` (num_kernels, c, m[, n]), ``bias``
 (num_kernels,). Output (batch, num_kernels, ceil(y / sy)[, ceil(x / sx)]).
 
-A 1-D convolution is computed as a 2-D one on a (1, x) image with a (1, m) kernel.
-Forward is one matrix product on the im2col matrix; backward one product for the
-weight gradient and one for the input gradient, scattered back over the m*n
-kernel offsets (see :func:`_input_gradient`).
+A 1-D convolution runs as a 2-D one on a (1, x) image with a (1, m) kernel.
+Forward is one matrix product with the im2col matrix; backward is one product for
+the weight gradient and one for the input gradient, whose columns are then added
+back over the m*n kernel offsets (col2im).
+
+Internally images are kept batch-last, (c, y, x, batch): then the im2col copy and
+the col2im additions move runs of out_x * batch contiguous numbers instead of
+rows of out_x, which is what makes them fast in NumPy. The output is returned as a
+(batch, k, out_y, out_x) view of that layout; the input gradient likewise.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -24,8 +31,8 @@ from corenet.shapes import check_error, check_input, check_size, describe
 class Conv(TrainableLayer):
     """Convolution layer (see the module docstring for shapes and padding).
 
-    ``stride_shape``: an int, or a list/tuple of 1 entry (both axes) or 2 entries
-    (y, x) for 2-D; 1 entry (or an int) for 1-D.
+    ``stride_shape``: an int or a list/tuple of 1 entry (used for every axis), or
+    of 2 entries (y, x) for a 2-D convolution.
     """
 
     parameter_names = ("weights", "bias")
@@ -40,7 +47,7 @@ class Conv(TrainableLayer):
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
         self.gradient_bias = None
-        self._cols = None  # im2col matrix of the last input, (c*m*n, batch*out_y*out_x)
+        self._cols = None  # im2col matrix of the last input
         self._geometry = None  # _Geometry of the last forward pass
 
     @property
@@ -48,53 +55,59 @@ class Conv(TrainableLayer):
         """(num_kernels, c, m[, n])."""
         return (self.num_kernels, *self.convolution_shape)
 
+    @property
+    def _one_d(self) -> bool:
+        return len(self.convolution_shape) == 2
+
     def initialize(self, weights_initializer, bias_initializer) -> None:
-        """Draw weights (num_kernels, c, m[, n]) and bias (num_kernels,) with fan_in = c*m*n,
-        fan_out = num_kernels*m*n; the returned arrays are used as they are."""
+        """Weights (num_kernels, c, m[, n]) and bias (num_kernels,) from the initializers, both with
+        fan_in = c*m*n and fan_out = num_kernels*m*n; the returned arrays are used as they are."""
         fan_in = int(np.prod(self.convolution_shape))
         fan_out = int(np.prod(self.convolution_shape[1:])) * self.num_kernels
         self.weights = weights_initializer.initialize(self.weights_shape, fan_in, fan_out)
         self.bias = bias_initializer.initialize((self.num_kernels,), fan_in, fan_out)
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
-        one_d = len(self.convolution_shape) == 2
-        layout = "(batch, channels, x)" if one_d else "(batch, channels, y, x)"
-        x = check_input(self, input_tensor, (3,) if one_d else (4,), layout)
+        layout = "(batch, channels, x)" if self._one_d else "(batch, channels, y, x)"
+        x = check_input(self, input_tensor, (3,) if self._one_d else (4,), layout)
         check_size(self, x, 1, self.convolution_shape[0], "input channels")
         weights, bias = self._parameters(x.dtype)
-        if one_d:  # a 1-D signal is a (1, x) image, its kernel (1, m)
-            x, weights = x[:, :, None, :], weights[:, :, None, :]
-        geometry = _Geometry(x.shape, weights.shape[2:], self.stride_shape[-2:] if not one_d else
-                             (1, self.stride_shape[0]))
-        self._geometry = geometry
+        if self._one_d:
+            x = x[:, :, None, :]
+        strides = (1, *self.stride_shape) if self._one_d else self.stride_shape
+        self._cols = None  # let the previous matrix go before building the next
+        self._geometry = geometry = _Geometry(x.shape, self._kernel_size, strides)
         self._cols = _im2col(x, geometry)
-        k = self.num_kernels
-        output = weights.reshape(k, -1) @ self._cols  # (k, batch*out_y*out_x)
+        output = weights.reshape(self.num_kernels, -1) @ self._cols  # (k, out_y * out_x * batch)
         output += bias[:, None]
-        # (k, batch, out_y, out_x) memory, returned as a (batch, k, out_y, out_x) view
-        output = output.reshape(k, geometry.batch, *geometry.out_size).transpose(1, 0, 2, 3)
-        return output[:, :, 0, :] if one_d else output
+        output = output.reshape(self.num_kernels, *geometry.out_size, geometry.batch).transpose(3, 0, 1, 2)
+        return output[:, :, 0, :] if self._one_d else output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         geometry = self._geometry
-        one_d = len(self.convolution_shape) == 2
         expected = None
         if geometry is not None:
-            expected = (geometry.batch, self.num_kernels, *geometry.out_size[1 if one_d else 0:])
+            out_size = geometry.out_size[1:] if self._one_d else geometry.out_size
+            expected = (geometry.batch, self.num_kernels, *out_size)
         error = check_error(self, error_tensor, expected).astype(self._cols.dtype, copy=False)
-        if one_d:
+        if self._one_d:
             error = error[:, :, None, :]
         weights, _ = self._parameters(self._cols.dtype)
-        k = self.num_kernels
-        # kernel-major error matrix (k, batch*out_y*out_x), matching the im2col columns
-        error_matrix = error.transpose(1, 0, 2, 3).reshape(k, -1)
-        self.gradient_weights = (error_matrix @ self._cols.T).reshape(self.weights_shape)
-        self.gradient_bias = error.sum(axis=(0, 2, 3))
-        kernel = weights.reshape(k, self.convolution_shape[0], geometry.kernel[0], geometry.kernel[1])
-        error_previous = _input_gradient(error, kernel, geometry)
+        # (k, out_y * out_x * batch), columns ordered like the im2col matrix's
+        error_matrix = error.transpose(1, 2, 3, 0).reshape(self.num_kernels, -1)
+        # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
+        self.gradient_weights = (self._cols @ error_matrix.T).T.reshape(self.weights_shape)
+        self.gradient_bias = error_matrix.sum(axis=1)
+        kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
+        error_previous = _input_gradient(error_matrix, kernel, geometry)
         self.apply_update("weights", self.gradient_weights)
         self.apply_update("bias", self.gradient_bias)
-        return error_previous[:, :, 0, :] if one_d else error_previous
+        return error_previous[:, :, 0, :] if self._one_d else error_previous
+
+    @property
+    def _kernel_size(self) -> tuple[int, int]:
+        """(m, n) of the 2-D computation; (1, m) for a 1-D convolution."""
+        return (1, self.convolution_shape[1]) if self._one_d else self.convolution_shape[1:]
 
     def _parameters(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """The assigned weights and bias as ``dtype`` arrays, their shapes checked."""
@@ -115,7 +128,7 @@ class Conv(TrainableLayer):
 
 
 class _Geometry:
-    """Sizes of one 2-D forward pass: input (batch, c, y, x), kernel (m, n), strides (sy, sx).
+    """Sizes of one 2-D pass: input (batch, c, y, x), kernel (m, n), strides (sy, sx).
 
     'same' padding puts k//2 zeros before and (k-1)//2 after an axis of kernel length k
     (as scipy.signal.correlate 'same'); the padded image is (y + m - 1, x + n - 1) and
@@ -125,7 +138,7 @@ class _Geometry:
     def __init__(self, input_shape, kernel, strides) -> None:
         self.batch, self.channels, y, x = input_shape
         self.size = (y, x)
-        self.kernel = tuple(int(k) for k in kernel)
+        self.kernel = tuple(kernel)
         self.strides = tuple(strides)
         self.before = tuple(k // 2 for k in self.kernel)
         self.padded = (y + self.kernel[0] - 1, x + self.kernel[1] - 1)
@@ -133,43 +146,51 @@ class _Geometry:
 
 
 def _im2col(image: np.ndarray, g: _Geometry) -> np.ndarray:
-    """The (c*m*n, batch*out_y*out_x) matrix whose column holds the padded input window of one
-    output pixel, rows ordered (channel, kernel row, kernel column) like the flattened weights."""
+    """The (c*m*n, out_y*out_x*batch) matrix whose column holds the padded input window of one
+    output pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights."""
     (m, n), (sy, sx), (top, left), (y, x) = g.kernel, g.strides, g.before, g.size
-    padded = np.zeros((g.batch, g.channels, *g.padded), dtype=image.dtype)
-    padded[:, :, top : top + y, left : left + x] = image
-    # (batch, c, y, x, m, n) view of every m x n window, subsampled by the strides
-    windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
-    return np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3)).reshape(g.channels * m * n, -1)
+    padded = np.zeros((g.channels, *g.padded, g.batch), dtype=image.dtype)  # batch-last
+    padded[:, top : top + y, left : left + x, :] = image.transpose(1, 2, 3, 0)
+    # (c, y, x, batch, m, n) view of every m x n window, subsampled by the strides
+    windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
+    return np.ascontiguousarray(windows.transpose(0, 4, 5, 1, 2, 3)).reshape(g.channels * m * n, -1)
 
 
-def _input_gradient(error: np.ndarray, kernel: np.ndarray, g: _Geometry) -> np.ndarray:
-    """Gradient w.r.t. the input (batch, c, y, x) for ``error`` (batch, k, out_y, out_x).
+def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry) -> np.ndarray:
+    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, out_y*out_x*batch) error.
 
-    Every padded input plane (y + m - 1, x + n - 1) of one channel is laid end to end in one
-    flat row of length Q = batch * padded_y * padded_x. The error is spread to the same layout
-    (zero except at the strided output positions). Then input pixel p + offset(i, j) receives
-    sum_k W[k, c, i, j] * error[k, p]: one (c*m*n, k) x (k, Q) matrix product, followed by
-    one shifted add of a contiguous (c, Q) block per kernel offset (i, j). Contributions
-    never cross a plane: a nonzero error sits at most (out - 1) * stride from its plane's
-    start, and the kernel reaches at most m - 1 (n - 1) further, inside the padded plane.
+    One product gives, for every kernel offset (i, j), channel c and output pixel,
+    sum_k W[k, c, i, j] * error[k, pixel]; col2im adds each offset's block to the
+    padded input window it came from, then the padding is cut off.
     """
     k, c, m, n = kernel.shape
-    (sy, sx), (top, left), (y, x), (py, px) = g.strides, g.before, g.size, g.padded
-    plane = py * px
-    q_size = g.batch * plane
-    spread = np.zeros((k, g.batch, py, px), dtype=error.dtype)
-    spread[:, :, : g.out_size[0] * sy : sy, : g.out_size[1] * sx : sx] = error.transpose(1, 0, 2, 3)
-    # rows ordered (kernel row, kernel column, channel) so each offset's block is contiguous
-    contributions = kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k) @ spread.reshape(k, q_size)
-    contributions = contributions.reshape(m, n, c, q_size)
-    gradient = np.zeros((c, q_size + (m - 1) * px + n - 1), dtype=error.dtype)
-    for i in range(m):
-        for j in range(n):
-            offset = i * px + j
-            gradient[:, offset : offset + q_size] += contributions[i, j]
-    padded = gradient[:, :q_size].reshape(c, g.batch, py, px)
-    return padded[:, :, top : top + y, left : left + x].transpose(1, 0, 2, 3)
+    (sy, sx), (top, left), (y, x), (out_y, out_x) = g.strides, g.before, g.size, g.out_size
+    # rows ordered (kernel row, kernel column, channel): each offset's block is contiguous
+    contributions = kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k) @ error_matrix
+    contributions = contributions.reshape(m, n, c, out_y, out_x, g.batch)
+    padded = np.zeros((c, *g.padded, g.batch), dtype=contributions.dtype)
+    with _small_ufunc_buffer():
+        for i in range(m):
+            for j in range(n):
+                padded[:, i : i + (out_y - 1) * sy + 1 : sy, j : j + (out_x - 1) * sx + 1 : sx] += (
+                    contributions[i, j]
+                )
+    return padded[:, top : top + y, left : left + x].transpose(3, 0, 1, 2)
+
+
+@contextlib.contextmanager
+def _small_ufunc_buffer():
+    """Run the block with NumPy's ufunc buffer at 1024 elements (default 8192).
+
+    NumPy copies strided operands through this buffer when their contiguous runs are
+    shorter than about half of it; col2im's runs (out_x * batch numbers) usually are,
+    and a smaller buffer lets them be added in place, about twice as fast.
+    """
+    previous = np.setbufsize(1024)
+    try:
+        yield
+    finally:
+        np.setbufsize(previous)
 
 
 def _positive_int(name: str, value) -> int:
@@ -187,13 +208,13 @@ def _convolution_shape(value) -> tuple[int, ...]:
 
 
 def _stride_shape(value, spatial_dims: int) -> tuple[int, ...]:
-    """Normalise an int or a list/tuple of 1 or 2 strides to one stride per spatial axis."""
+    """Normalise an int or a list/tuple of 1 (or, for 2-D, 2) strides to one per spatial axis."""
     entries = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     if not isinstance(entries, (list, tuple, np.ndarray)) or len(entries) not in (1, spatial_dims):
+        allowed = "1 or 2 entries" if spatial_dims == 2 else "1 entry"
         raise ValueError(
-            f"stride_shape must be an int or a list/tuple of 1"
-            f"{' or 2' if spatial_dims == 2 else ''} entries for a {spatial_dims}-D convolution, "
-            f"got {value!r}"
+            f"stride_shape must be an int or a list/tuple of {allowed} for a {spatial_dims}-D "
+            f"convolution, got {value!r}"
         )
     strides = tuple(_positive_int("stride_shape entries", entry) for entry in entries)
     return strides * spatial_dims if len(strides) == 1 else strides

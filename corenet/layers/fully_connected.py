@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from corenet.base import TrainableLayer
-from corenet.dtype import get_default_dtype
+from corenet.dtype import as_float_array, get_default_dtype
+from corenet.errors import ShapeError
 from corenet.shapes import check_error, check_input, check_size
 
 
@@ -26,17 +27,20 @@ class FullyConnected(TrainableLayer):
         self._input = None
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
-        """Weight rows from ``weights_initializer``, the bias row (1, output_size) from ``bias_initializer``."""
+        """Weight rows from ``weights_initializer``, the bias row (1, output_size) from
+        ``bias_initializer``."""
         fan_in, fan_out = self.input_size, self.output_size
         weights = weights_initializer.initialize((fan_in, fan_out), fan_in, fan_out)
         bias = bias_initializer.initialize((1, fan_out), fan_in, fan_out)
-        self.weights = np.concatenate([np.reshape(weights, (fan_in, fan_out)), np.reshape(bias, (1, fan_out))])
+        self.weights = np.concatenate(
+            [np.reshape(weights, (fan_in, fan_out)), np.reshape(bias, (1, fan_out))]
+        )
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
-        x = check_input(self, input_tensor, (2,), "(batch, features)")
+        x = check_input(self, input_tensor, (2,), "(batch, features)", _HINTS)
         check_size(self, x, 1, self.input_size, "input features")
+        weights = self._weights()
         self._input = x
-        weights = np.asarray(self.weights)
         output = x @ weights[:-1]
         output += weights[-1]  # in place: no second (batch, output_size) array
         return output
@@ -44,7 +48,7 @@ class FullyConnected(TrainableLayer):
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         expected = None if self._input is None else (self._input.shape[0], self.output_size)
         error = check_error(self, error_tensor, expected)
-        weights = np.asarray(self.weights)
+        weights = self._weights()
         gradient = np.empty((self.input_size + 1, self.output_size), dtype=np.result_type(error, self._input))
         np.matmul(self._input.T, error, out=gradient[:-1])
         gradient[-1] = error.sum(axis=0)
@@ -53,8 +57,25 @@ class FullyConnected(TrainableLayer):
         self.apply_update("weights", gradient)
         return error_previous
 
+    def _weights(self) -> np.ndarray:
+        """The assigned weights as an array, their shape and dtype checked."""
+        weights = as_float_array(self.weights, f"{self!r}: weights")
+        expected = (self.input_size + 1, self.output_size)
+        if weights.shape != expected:
+            raise ShapeError(
+                f"{self!r}: weights must have shape {expected} (input_size + 1 rows, the last the bias), "
+                f"got {weights.shape}"
+            )
+        return weights
+
     def __repr__(self) -> str:
         return f"FullyConnected({self.input_size}, {self.output_size})"
+
+
+_HINTS = {
+    1: "; a single sample needs a batch axis, e.g. x[None, :]",
+    **{ndim: "; put a Flatten layer before it to feed images or feature maps" for ndim in (3, 4, 5)},
+}
 
 
 def _positive_int(name: str, value) -> int:

@@ -2,7 +2,8 @@
 
 Input (batch, c, y, x); window (p, q); strides (sy, sx); output
 (batch, c, (y - p) // sy + 1, (x - q) // sx + 1). backward sends each error to the
-first maximum of its window, summing where overlapping windows share a maximum.
+first maximum of its window (row-major order), summing where overlapping windows
+share a maximum.
 """
 
 from __future__ import annotations
@@ -24,26 +25,40 @@ class Pooling(BaseLayer):
         self.pooling_shape = _pair("pooling_shape", pooling_shape)
         self._input_shape = None
         self._dtype = None
-        self._argmax = None  # (batch, c, out_y, out_x): index of the maximum in its flattened window
+        self._argmax = None  # (batch, c, out_y, out_x): row-major offset of each window's maximum
+
+    @property
+    def _tiles(self) -> bool:
+        """Whether the windows tile the input (stride equals window): no overlaps, no gaps."""
+        return self.stride_shape == self.pooling_shape
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         x = check_input(self, input_tensor, (4,), "(batch, channels, y, x)")
         (p, q), (sy, sx) = self.pooling_shape, self.stride_shape
-        if p > x.shape[2] or q > x.shape[3]:
+        batch, channels, height, width = x.shape
+        if p > height or q > width:
             raise ShapeError(
-                f"{describe(self)}: the {p}x{q} window is larger than the {x.shape[2]}x{x.shape[3]} "
-                f"input (input shape {x.shape})"
+                f"{describe(self)}: the {p}x{q} window is larger than the {height}x{width} input "
+                f"(input shape {x.shape})"
             )
-        out_y, out_x = (x.shape[2] - p) // sy + 1, (x.shape[3] - q) // sx + 1
-        if (sy, sx) == (p, q):  # disjoint tiles: crop the remainder and split each axis in two
-            tiles = x[:, :, : out_y * p, : out_x * q].reshape(*x.shape[:2], out_y, p, out_x, q)
+        out_y, out_x = (height - p) // sy + 1, (width - q) // sx + 1
+        if self._tiles:  # cut off the remainder and split each axis into (window, offset)
+            tiles = x[:, :, : out_y * p, : out_x * q].reshape(batch, channels, out_y, p, out_x, q)
             windows = tiles.transpose(0, 1, 2, 4, 3, 5)
         else:  # (batch, c, y - p + 1, x - q + 1, p, q) view of every window, subsampled
             windows = sliding_window_view(x, (p, q), axis=(2, 3))[:, :, ::sy, ::sx]
-        windows = windows.reshape(*x.shape[:2], out_y, out_x, p * q)
-        self._argmax = windows.argmax(axis=-1)  # argmax picks the first of tied maxima
+        # (p*q, batch, c, out_y, out_x): one contiguous slab per window offset
+        stack = np.ascontiguousarray(windows.transpose(4, 5, 0, 1, 2, 3)).reshape(p * q, *windows.shape[:4])
+        output = stack.max(axis=0)
+        # first offset holding the maximum: scan the offsets backwards, overwriting on equality
+        argmax = np.zeros(output.shape, dtype=np.min_scalar_type(p * q - 1))
+        for offset in range(p * q - 1, -1, -1):
+            equal = stack[offset] == output
+            argmax *= ~equal
+            argmax += equal * argmax.dtype.type(offset)
+        self._argmax = argmax
         self._input_shape, self._dtype = x.shape, x.dtype
-        return np.take_along_axis(windows, self._argmax[..., None], axis=-1)[..., 0]
+        return output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         expected = None
@@ -51,21 +66,17 @@ class Pooling(BaseLayer):
             expected = (*self._input_shape[:2], *self._argmax.shape[2:])
         error = check_error(self, error_tensor, expected).astype(self._dtype, copy=False)
         (p, q), (sy, sx) = self.pooling_shape, self.stride_shape
-        batch, channels, height, width = self._input_shape
         out_y, out_x = self._argmax.shape[2:]
-        if (sy, sx) == (p, q):
-            # one-hot of the argmax per window, scaled by the error, put back as tiles
-            routed = (self._argmax[..., None] == np.arange(p * q)) * error[..., None]
-            tiles = routed.reshape(batch, channels, out_y, out_x, p, q).transpose(0, 1, 2, 4, 3, 5)
-            gradient = np.zeros(self._input_shape, dtype=routed.dtype)
-            gradient[:, :, : out_y * p, : out_x * q] = tiles.reshape(batch, channels, out_y * p, out_x * q)
-            return gradient
-        # strided windows may overlap: add the errors routed to each window offset (u, v) in turn
-        gradient = np.zeros(self._input_shape, dtype=error.dtype)
+        gradient = np.zeros(self._input_shape, dtype=self._dtype)
+        if self._tiles:
+            tiles = gradient[:, :, : out_y * p, : out_x * q].reshape(*error.shape[:3], p, out_x, q)
         for offset in range(p * q):
             u, v = divmod(offset, q)
-            target = gradient[:, :, u : u + (out_y - 1) * sy + 1 : sy, v : v + (out_x - 1) * sx + 1 : sx]
-            target += np.where(self._argmax == offset, error, 0)
+            routed = error * (self._argmax == offset)
+            if self._tiles:  # each input pixel is in one window: assign
+                tiles[:, :, :, u, :, v] = routed
+            else:  # windows may overlap: add
+                gradient[:, :, u : u + (out_y - 1) * sy + 1 : sy, v : v + (out_x - 1) * sx + 1 : sx] += routed
         return gradient
 
     def __repr__(self) -> str:

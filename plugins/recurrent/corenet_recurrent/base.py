@@ -36,6 +36,7 @@ class RecurrentLayer(TrainableLayer):
     parameter_names = ("weights", "output_weights")
     gates = 1  # FC column blocks of hidden_size
     state_parts = 1  # arrays in the carried state
+    workspace_class: type  # scratch buffers: workspace_class(time, input_size, hidden_size, dtype)
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
@@ -55,6 +56,7 @@ class RecurrentLayer(TrainableLayer):
         self.gradient_output_weights = np.zeros(self.output_weights_shape, dtype=dtype)
         self._state: tuple[np.ndarray, ...] | None = None  # carried (hidden[, cell]) state
         self._workspace = None  # buffers reused while the sequence length and dtype stay the same
+        self._workspace_key = None
         self._output = None
         self._used = None  # the (converted) weight arrays the last forward ran with
 
@@ -130,6 +132,15 @@ class RecurrentLayer(TrainableLayer):
                 raise ShapeError(f"{self!r}: {name} must have shape {shape}, got {array.shape}")
         return weights, output_weights
 
+    # -- scratch buffers ---------------------------------------------------------
+    def buffers(self, time: int, dtype: np.dtype):
+        """Scratch buffers (``workspace_class``) for ``time`` steps in ``dtype``, reused while both agree."""
+        key = (time, np.dtype(dtype))
+        if self._workspace is None or self._workspace_key != key:
+            self._workspace = self.workspace_class(time, self.input_size, self.hidden_size, dtype)
+            self._workspace_key = key
+        return self._workspace
+
     # -- checks ----------------------------------------------------------------
     def check_sequence(self, input_tensor) -> np.ndarray:
         """The input as a float (time, input_size) array, or a ShapeError naming the layer."""
@@ -171,7 +182,7 @@ class RecurrentLayer(TrainableLayer):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Scratch buffers and the last forward's results are rebuilt by the next forward.
-        state.update(_workspace=None, _output=None, _used=None)
+        state.update(_workspace=None, _workspace_key=None, _output=None, _used=None)
         return state
 
     def __repr__(self) -> str:

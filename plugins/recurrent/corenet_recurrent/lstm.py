@@ -30,7 +30,6 @@ class _Workspace:
 
     def __init__(self, time: int, input_size: int, hidden_size: int, dtype: np.dtype) -> None:
         h = hidden_size
-        self.key = (time, np.dtype(dtype))
         # row t: [x_t, h_{t-1}, 1]; row ``time`` holds h_T. The weight gradient is stacked[:time].T @ delta.
         self.stacked = np.zeros((time + 1, input_size + h + 1), dtype=dtype)
         self.stacked[:, -1] = 1.0
@@ -61,13 +60,7 @@ class LSTM(RecurrentLayer):
 
     gates = 4
     state_parts = 2
-
-    def _buffers(self, time: int, dtype: np.dtype) -> _Workspace:
-        workspace = self._workspace
-        if workspace is None or workspace.key != (time, np.dtype(dtype)):
-            workspace = _Workspace(time, self.input_size, self.hidden_size, dtype)
-            self._workspace = workspace
-        return workspace
+    workspace_class = _Workspace
 
     def _reorder(self, array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
         """Permute the four hidden-wide column blocks of ``array`` (rows, 4 * hidden) (a copy)."""
@@ -84,7 +77,7 @@ class LSTM(RecurrentLayer):
         internal = self._reorder(weights, INTERNAL)
         scaled = internal.copy()
         scaled[:, : 3 * h] *= 0.5  # sigmoid(z) = 0.5 + 0.5 tanh(z / 2)
-        ws = self._buffers(time, x.dtype)
+        ws = self.buffers(time, x.dtype)
         hidden, gates = ws.hidden, ws.gates
         state = self.initial_state(x.dtype)
         if state is None:

@@ -21,7 +21,6 @@ class _Workspace:
     """
 
     def __init__(self, time: int, input_size: int, hidden_size: int, dtype: np.dtype) -> None:
-        self.key = (time, np.dtype(dtype))
         self.stacked = np.zeros((time + 1, input_size + hidden_size + 1), dtype=dtype)
         self.stacked[:, -1] = 1.0
         self.hidden = self.stacked[:, input_size : input_size + hidden_size]  # (time + 1, hidden) view
@@ -41,20 +40,14 @@ class RNN(RecurrentLayer):
     """
 
     gates = 1
-
-    def _buffers(self, time: int, dtype: np.dtype) -> _Workspace:
-        workspace = self._workspace
-        if workspace is None or workspace.key != (time, np.dtype(dtype)):
-            workspace = _Workspace(time, self.input_size, self.hidden_size, dtype)
-            self._workspace = workspace
-        return workspace
+    workspace_class = _Workspace
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         """(time, input_size) -> (time, output_size); hidden state from zeros or the carried one."""
         x = self.check_sequence(input_tensor)
         time, n_in = x.shape
         weights, output_weights = self.parameters(x.dtype)
-        ws = self._buffers(time, x.dtype)
+        ws = self.buffers(time, x.dtype)
         state = self.initial_state(x.dtype)
         hidden = ws.hidden
         hidden[0] = 0.0 if state is None else state[0]
