@@ -10,7 +10,6 @@ import pytest
 from corenet.errors import RegistryError
 from corenet.plugins import get_registry, load_plugins
 
-
 REPO = Path(__file__).resolve().parents[1]
 CORE_LAYERS = {"FullyConnected", "ReLU", "SoftMax", "Flatten", "Conv", "Pooling"}
 

@@ -1,7 +1,7 @@
 import numpy as np
+from corenet_leakyrelu.leaky_relu import LeakyReLU
 
 from corenet.testing import L2Loss, gradient_check
-from corenet_leakyrelu.leaky_relu import LeakyReLU
 
 
 class TestLeakyReLU:
