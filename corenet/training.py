@@ -93,6 +93,8 @@ def train(
     target = checkpoint if checkpoint is not None else config.checkpoint
     run = TrainingRun(config, net, data_layer, iterations_for(config, data_layer),
                       checkpoint=Path(target) if target else None)
+    if run.checkpoint is not None:
+        _check_writable(run.checkpoint)
     every = checkpoint_interval(config, data_layer)
     bar = None
 
@@ -125,6 +127,21 @@ def train(
         inputs, labels = data_layer.get_test_set()
         run.evaluation = evaluate(net, inputs, labels)
     return run
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse before training, not after it, a checkpoint path that cannot be written."""
+    import os
+
+    from corenet.errors import CheckpointError
+
+    folder = path.parent
+    if path.is_dir():
+        raise CheckpointError(f"{path}: cannot save the checkpoint there, it is a folder")
+    if not folder.is_dir():
+        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} is not writable")
 
 
 def _train(net, run: TrainingRun, step, config: Config) -> None:

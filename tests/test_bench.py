@@ -53,6 +53,7 @@ def test_one_tiny_workload_writes_well_formed_json(tmp_path, tiny_conv, capsys):
     for row, dtype in zip(rows, ("float64", "float32")):
         _check_timing(row["corenet"], 1)
         assert row["corenet"]["peak_bytes"] > 0
+        assert set(row["corenet"]["kernel"]) == {"page_faults_per_step", "system_ms_per_step"}
         assert row["corenet"]["dtypes"] == [dtype]  # float32 stays float32 end to end
         assert row["torch"] is None and row["ratio"] is None
     assert "W6" in capsys.readouterr().out

@@ -282,3 +282,9 @@ def test_evaluate_trust_flag_loads_with_plain_pickle(iris_checkpoint, tmp_path):
     trusted = corenet("evaluate", path, "--trust", "--json")
     assert trusted.exit_code == 0, trusted.output
     assert json.loads(trusted.stdout)["count"] == 51
+
+
+def test_unwritable_checkpoint_path_fails_before_training(tmp_path):
+    result = corenet("train", "iris", "-q", "-o", tmp_path / "missing" / "x.ckpt")
+    assert result.exit_code == 1 and "folder" in result.stderr and "does not exist" in result.stderr
+    assert "test accuracy" not in result.stdout

@@ -53,6 +53,25 @@ def summarize(times_ms: list[float]) -> dict:
     }
 
 
+def kernel_cost(step: Step, steps: int = 3) -> dict | None:
+    """Page faults and kernel (system) CPU milliseconds per step, over ``steps`` extra steps.
+
+    Large temporaries that the C allocator hands back to the system each step come
+    back as fresh pages, which the kernel must fault in and zero: a high figure here
+    means buffer reuse would pay. None where ``resource`` is unavailable (Windows).
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(steps):
+        step()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"page_faults_per_step": round((after.ru_minflt - before.ru_minflt) / steps, 1),
+            "system_ms_per_step": round((after.ru_stime - before.ru_stime) / steps * 1e3, 3)}
+
+
 def numpy_peak_bytes(step: Step) -> int:
     """Peak bytes allocated during one ``step`` above what was held before it (tracemalloc).
 

@@ -77,9 +77,23 @@ def notes(results: dict) -> list[str]:
     """Footnotes: skipped workloads, dtype problems, a missing PyTorch."""
     lines = [f"{row['workload']} {row['dtype'] or row.get('command', '')}: {row['note']}"
              for row in results["results"] if row["note"]]
+    lines += [_kernel_note(row) for row in results["results"] if _kernel_note(row)]
     if not results["torch"]["available"]:
         lines.append(results["torch"]["reason"])
     return lines
+
+
+def _kernel_note(row: dict) -> str:
+    """A hint when corenet spent over 10% of a step in the kernel (page faults of fresh temporaries)."""
+    kernel = (row.get("corenet") or {}).get("kernel")
+    if not kernel or row["corenet"]["median_ms"] <= 0:
+        return ""
+    share = kernel["system_ms_per_step"] / row["corenet"]["median_ms"]
+    if share <= 0.10:
+        return ""
+    return (f"{row['workload']} {row['dtype']}: corenet spent {kernel['system_ms_per_step']:.1f} ms per step in "
+            f"the kernel ({kernel['page_faults_per_step']:.0f} page faults): large temporaries come back as "
+            f"fresh pages each step; reusing buffers would save that")
 
 
 def text_report(results: dict) -> str:

@@ -5,7 +5,8 @@ Result layout::
     {"schema", "machine": {...}, "settings": {...},
      "torch": {"available", "version", "threads", "reason"},
      "results": [{"workload", "title", "dtype", "status" (ok | skipped | error), "note",
-                  "optimizer", "corenet": {median_ms, min_ms, max_ms, times_ms, peak_bytes, dtypes},
+                  "optimizer", "corenet": {median_ms, min_ms, max_ms, times_ms, peak_bytes,
+                                           kernel: {page_faults_per_step, system_ms_per_step}, dtypes},
                   "torch": {... same ...} | null, "ratio", "target", "meets_target"}, ...]}
 
 W7 rows have ``dtype`` null, ``command`` set and ``target_ms`` instead of ``target``.
@@ -25,7 +26,7 @@ from corenet.bench.environment import (
     limited_blas_threads,
     machine_info,
 )
-from corenet.bench.measure import interleaved, numpy_peak_bytes, summarize, torch_peak_bytes
+from corenet.bench.measure import interleaved, kernel_cost, numpy_peak_bytes, summarize, torch_peak_bytes
 from corenet.bench.startup import time_command
 
 SCHEMA = "corenet-bench/1"
@@ -139,7 +140,7 @@ def _step_row(key: str, dtype: str, registry, torch, repeats: int, warmup: int) 
     try:
         times = interleaved(steps, repeats, warmup)
         row["corenet"] = {**summarize(times["corenet"]), "peak_bytes": numpy_peak_bytes(ours.step),
-                          "dtypes": ours.dtypes()}
+                          "kernel": kernel_cost(ours.step), "dtypes": ours.dtypes()}
     except Exception as exc:
         row.update(status="error", note=f"corenet step failed: {type(exc).__name__}: {exc}")
         return row
@@ -147,7 +148,7 @@ def _step_row(key: str, dtype: str, registry, torch, repeats: int, warmup: int) 
         notes.append(f"corenet not {dtype} end to end: saw {', '.join(row['corenet']['dtypes'])}")
     if theirs is not None:
         row["torch"] = {**summarize(times["torch"]), "peak_bytes": torch_peak_bytes(torch, theirs.step),
-                        "dtypes": theirs.dtypes()}
+                        "kernel": kernel_cost(theirs.step), "dtypes": theirs.dtypes()}
         row["ratio"] = float(f"{row['corenet']['median_ms'] / row['torch']['median_ms']:.4g}")
         if row["target"] is not None:
             row["meets_target"] = row["ratio"] <= row["target"]

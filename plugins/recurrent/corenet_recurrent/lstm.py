@@ -8,7 +8,7 @@ blocks' weights halved, so one ``tanh`` over all 4*hidden pre-activations plus
 ``0.5 * t + 0.5`` gives every gate (sigmoid(z) = (1 + tanh(z / 2)) / 2). A step's
 row of the gate buffer is [o, i, f, g, c_{t-1}], so (i, f) * (g, c_{t-1}) is one
 multiply of two adjacent slices. Forward takes one matrix-vector product and
-eight element-wise calls per step, backward one product and five; everything
+eight element-wise calls per step, backward one product and four; everything
 else is a product over all steps.
 """
 
@@ -39,13 +39,13 @@ class _Workspace:
         self.gates = np.zeros((time + 1, 5 * h), dtype=dtype)
         self.cell_tanh = np.empty((time, h), dtype=dtype)
         self.pair = np.empty(2 * h, dtype=dtype)
-        # row t: a scratch slot, then dL/d(pre-activations) [o, i, f, g]; row ``time`` stays 0.
-        self.delta = np.zeros((time + 1, 5 * h), dtype=dtype)
-        self.cell_delta = np.zeros((time + 1, h), dtype=dtype)  # row ``time`` stays 0
+        # row t: [dL/dc_t, dL/d(pre-activations) o, i, f, g, dL/dc_t * f_t]; row ``time`` stays 0.
+        self.delta = np.zeros((time + 1, 6 * h), dtype=dtype)
         self.head_error = np.empty((time, h), dtype=dtype)
         self.coef_out = np.empty((time, 2, h), dtype=dtype)  # [o (1 - tanh(c)^2), tanh(c) o (1 - o)]
-        self.coef_cell = np.empty((time, 3, h), dtype=dtype)  # [g i (1 - i), c_prev f (1 - f), i (1 - g^2)]
-        self.next_forget = np.zeros((time, h), dtype=dtype)  # f_{t+1}; last row 0
+        # [g i (1 - i), c_prev f (1 - f), i (1 - g^2), f]
+        self.coef_cell = np.empty((time, 4, h), dtype=dtype)
+        self.scratch = np.empty((time, h), dtype=dtype)
         self.hidden_delta = np.empty(h, dtype=dtype)
 
 
@@ -133,43 +133,55 @@ class LSTM(RecurrentLayer):
         # Everything that does not depend on the recurrence, for all steps at once.
         rows = ws.gates.reshape(time + 1, 5, h)[:time]
         out_gate, in_gate, forget, cand, cell_prev = (rows[:, k] for k in range(5))
-        cell_t = ws.cell_tanh
-        coef_out, coef_cell = ws.coef_out, ws.coef_cell
-        np.multiply(out_gate, 1.0 - cell_t * cell_t, out=coef_out[:, 0])
-        np.multiply(cell_t * out_gate, 1.0 - out_gate, out=coef_out[:, 1])
-        np.multiply(cand * in_gate, 1.0 - in_gate, out=coef_cell[:, 0])
-        np.multiply(cell_prev * forget, 1.0 - forget, out=coef_cell[:, 1])
-        np.multiply(in_gate, 1.0 - cand * cand, out=coef_cell[:, 2])
-        ws.next_forget[:-1] = forget[1:]
+        _coefficients(ws.cell_tanh, out_gate, in_gate, forget, cand, cell_prev, ws)
 
         delta = ws.delta
-        slots = delta.reshape(time + 1, 5, h)
+        slots = delta.reshape(time + 1, 6, h)
         recurrent = internal[n_in:-1]  # (hidden, 4 * hidden), C-contiguous
         hidden_delta = ws.hidden_delta
         dot, add, multiply = np.dot, np.add, np.multiply
-        # dh_t = head + delta_{t+1} @ W_h^T;  [dh A, d o] = dh * coef_out;
-        # dc_t = dh A + dc_{t+1} f_{t+1};  [d i, d f, d g] = dc_t * coef_cell
-        for later, head, c_out, out_slots, cell_later, cell_now, next_f, via_h, c_cell, cell_slots in zip(
-            delta[::-1, h:],
+        # dh_t = head_t + W_h delta_{t+1};  [dh A, d o] = dh * coef_out;  dc_t = dh A + dc_{t+1} f_{t+1};
+        # [d i, d f, d g, dc_t f_t] = dc_t * coef_cell  (the last block is the next iteration's carry)
+        for later, head, c_out, out_slots, cell, carry, c_cell, cell_slots in zip(
+            delta[::-1, h : 5 * h],
             ws.head_error[::-1],
-            coef_out[::-1],
-            slots[time - 1 :: -1, 0:2],  # (scratch, d o)
-            ws.cell_delta[::-1],
-            ws.cell_delta[time - 1 :: -1],
-            ws.next_forget[::-1],
-            slots[time - 1 :: -1, 0],
-            coef_cell[::-1],
-            slots[time - 1 :: -1, 2:5],  # (d i, d f, d g)
+            ws.coef_out[::-1],
+            slots[time - 1 :: -1, 0:2],  # (dc_t so far, d o)
+            slots[time - 1 :: -1, 0],  # dc_t
+            slots[::-1, 5],  # dc_{t+1} f_{t+1}
+            ws.coef_cell[::-1],
+            slots[time - 1 :: -1, 2:6],  # (d i, d f, d g, dc_t f_t)
         ):
             dot(recurrent, later, out=hidden_delta)
             add(hidden_delta, head, out=hidden_delta)
             multiply(hidden_delta, c_out, out=out_slots)
-            multiply(cell_later, next_f, out=cell_now)
-            add(cell_now, via_h, out=cell_now)
-            multiply(cell_now, c_cell, out=cell_slots)
+            add(cell, carry, out=cell)
+            multiply(cell, c_cell, out=cell_slots)
 
-        deltas = delta[:time, h:]
+        deltas = delta[:time, h : 5 * h]
         gradient_weights = self._reorder(ws.stacked[:time].T @ deltas, TO_API)  # summed over time
         input_error = deltas @ internal[:n_in].T
         self.finish_backward(gradient_weights, gradient_output_weights)
         return input_error
+
+
+def _coefficients(cell_t, out_gate, in_gate, forget, cand, cell_prev, ws: _Workspace) -> None:
+    """Fill ws.coef_out and ws.coef_cell (see _Workspace) for all steps, without temporaries."""
+    tmp = ws.scratch
+    out, cell = ws.coef_out, ws.coef_cell
+    np.multiply(cell_t, cell_t, out=tmp)
+    np.subtract(1.0, tmp, out=tmp)
+    np.multiply(out_gate, tmp, out=out[:, 0])  # o (1 - tanh(c)^2)
+    np.subtract(1.0, out_gate, out=tmp)
+    np.multiply(tmp, out_gate, out=tmp)
+    np.multiply(tmp, cell_t, out=out[:, 1])  # tanh(c) o (1 - o)
+    np.subtract(1.0, in_gate, out=tmp)
+    np.multiply(tmp, in_gate, out=tmp)
+    np.multiply(tmp, cand, out=cell[:, 0])  # g i (1 - i)
+    np.subtract(1.0, forget, out=tmp)
+    np.multiply(tmp, forget, out=tmp)
+    np.multiply(tmp, cell_prev, out=cell[:, 1])  # c_prev f (1 - f)
+    np.multiply(cand, cand, out=tmp)
+    np.subtract(1.0, tmp, out=tmp)
+    np.multiply(tmp, in_gate, out=cell[:, 2])  # i (1 - g^2)
+    cell[:, 3] = forget
