@@ -57,11 +57,11 @@ class RNN(RecurrentLayer):
         np.matmul(x, weights[:n_in], out=projection)
         projection += weights[-1]
         recurrent_t = np.ascontiguousarray(weights[n_in:-1].T)  # W_h^T @ h is the faster BLAS form
-        dot, add, tanh = np.dot, np.add, np.tanh
+        dot, add, tanh = np.dot, np.add, np.tanh  # outputs passed positionally: a little faster
         for previous, current, projected in zip(hidden[:-1], hidden[1:], projection):
-            dot(recurrent_t, previous, out=current)
-            add(current, projected, out=current)
-            tanh(current, out=current)
+            dot(recurrent_t, previous, current)
+            add(current, projected, current)
+            tanh(current, current)
         self._state = (hidden[time].copy(),)
         self._used = (weights, output_weights)
         return self.head_forward(hidden[1:], output_weights)
@@ -84,9 +84,9 @@ class RNN(RecurrentLayer):
         dot, add, multiply = np.dot, np.add, np.multiply
         # delta_t = (dL/dh_t from the head + delta_{t+1} @ W_h^T) * (1 - h_t^2), from the last step back.
         for later, current, slope in zip(delta[::-1], delta[-2::-1], derivative[::-1]):
-            dot(recurrent, later, out=scratch)
-            add(current, scratch, out=current)
-            multiply(current, slope, out=current)
+            dot(recurrent, later, scratch)
+            add(current, scratch, current)
+            multiply(current, slope, current)
         deltas = delta[:time]
         gradient_weights = ws.stacked[:time].T @ deltas  # rows [x, h, bias], summed over time
         input_error = deltas @ weights[:n_in].T
