@@ -45,14 +45,14 @@ def test_one_tiny_workload_writes_well_formed_json(tmp_path, tiny_conv, capsys):
     assert results == json.loads(json.dumps(returned))
     assert results["schema"] == SCHEMA
     assert results["settings"] == {"repeats": 1, "warmup": 0, "dtypes": ["float64", "float32"],
-                                   "workloads": ["W6"], "threads_limit": None}
+                                   "workloads": ["W6"], "threads_limit": None, "block": 5, "lead": 1}
     assert results["machine"]["numpy_blas_threads"] >= 1 and results["machine"]["date"]
     rows = results["results"]
     assert [(r["workload"], r["dtype"], r["status"]) for r in rows] == [("W6", "float64", "ok"),
                                                                        ("W6", "float32", "ok")]
     for row, dtype in zip(rows, ("float64", "float32")):
         _check_timing(row["corenet"], 1)
-        assert row["corenet"]["peak_bytes"] > 0
+        assert row["corenet"]["peak_bytes"] > 0 and row["corenet"]["held_bytes"] > 0
         assert set(row["corenet"]["kernel"]) == {"page_faults_per_step", "system_ms_per_step"}
         assert row["corenet"]["dtypes"] == [dtype]  # float32 stays float32 end to end
         assert row["torch"] is None and row["ratio"] is None
@@ -167,11 +167,13 @@ def test_parsers():
         parse_dtypes("float16")
 
 
-def test_interleaved_drops_warmup_and_alternates_order():
+def test_interleaved_runs_alternating_blocks_after_warmup():
     calls: list[str] = []
-    times = measure.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, 1)
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = measure.interleaved(steps, repeats=3, warmup=1, block=2, lead=1)
     assert [len(times["a"]), len(times["b"])] == [3, 3]
-    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    # warm-up a, b; round 1: a (lead) a a, b (lead) b b; round 2 reversed: b (lead) b, a (lead) a
+    assert "".join(calls) == "ab" + "aaa" + "bbb" + "bb" + "aa"
 
 
 def test_numpy_peak_bytes_sees_a_temporary_array():

@@ -19,11 +19,13 @@ from corenet.bench.workloads import Skip
 
 @dataclass
 class Case:
-    """A ready-to-time step, a dtype probe and a note for the report ('' if nothing to say)."""
+    """A ready-to-time step, a dtype probe, a note for the report ('' if nothing to say) and
+    what is being stepped (the network or the layer), for profiling tools."""
 
     step: Callable[[], object]
     dtypes: Callable[[], list[str]]
     note: str = ""
+    subject: object = None
 
 
 @contextlib.contextmanager
@@ -85,7 +87,7 @@ def _layer_case(layer, x: np.ndarray, optimizer=None, initializers=None) -> Case
         params = [getattr(layer, n) for n in getattr(layer, "parameter_names", ()) if hasattr(layer, n)]
         return _array_dtypes(layer.forward(x), layer.backward(error), *params)
 
-    return Case(step, dtypes)
+    return Case(step, dtypes, subject=layer)
 
 
 def _sgd(registry):
@@ -120,7 +122,7 @@ def _lenet(dtype: np.dtype, registry) -> Case:
                   for name in getattr(layer, "parameter_names", ()) if hasattr(layer, name)]
         return _array_dtypes(tensor, *params)
 
-    return Case(step, dtypes, note)
+    return Case(step, dtypes, note, subject=net)
 
 
 def _lenet_standin(registry):

@@ -1,8 +1,13 @@
 """Timing and peak memory of one training step.
 
-Timing interleaves the frameworks (corenet step, PyTorch step, PyTorch step,
-corenet step, ...), so a burst of load from elsewhere hits both alike; the
-garbage collector is paused while timing, as :mod:`timeit` does.
+Timing interleaves the frameworks in blocks (a few corenet steps, a few PyTorch
+steps, then PyTorch first, ...), so slow drift and load from elsewhere hit both
+alike. Blocks rather than single steps because each framework keeps its own
+thread pool (OpenBLAS threads, PyTorch's OpenMP threads) whose threads spin for
+a while after their work: alternating step by step on a 2-core machine made
+each framework run beside the other's spinning threads and inflated both
+(PyTorch's Conv step by up to 15x). The first step after each switch is not
+timed. The garbage collector is paused while timing, as :mod:`timeit` does.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ import tracemalloc
 from collections.abc import Callable
 
 Step = Callable[[], object]
+BLOCK = 5  # timed steps per framework before switching
+LEAD = 1  # untimed steps after each switch
 
 
-def interleaved(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Milliseconds of each step over ``repeats`` rounds after ``warmup`` untimed rounds.
+def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = BLOCK,
+                lead: int = LEAD) -> dict[str, list[float]]:
+    """Milliseconds of ``repeats`` timed runs of each step, taken in alternating blocks.
 
-    Every round runs each step once; the order alternates between rounds.
+    First every step runs ``warmup`` times untimed. Then, round after round, each
+    step runs ``lead`` untimed times followed by up to ``block`` timed ones; the
+    order of the steps reverses every round.
     """
     names = list(steps)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -29,14 +39,20 @@ def interleaved(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, 
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for round_index in range(warmup + repeats):
+        for name in names:
+            for _ in range(warmup):
+                steps[name]()
+        round_index = 0
+        while len(times[names[0]]) < repeats:
             order = names if round_index % 2 == 0 else names[::-1]
             for name in order:
-                start = time.perf_counter()
-                steps[name]()
-                elapsed = (time.perf_counter() - start) * 1e3
-                if round_index >= warmup:
-                    times[name].append(elapsed)
+                for _ in range(lead):
+                    steps[name]()
+                for _ in range(min(block, repeats - len(times[name]))):
+                    start = time.perf_counter()
+                    steps[name]()
+                    times[name].append((time.perf_counter() - start) * 1e3)
+            round_index += 1
     finally:
         if was_enabled:
             gc.enable()
@@ -70,6 +86,27 @@ def kernel_cost(step: Step, steps: int = 3) -> dict | None:
     after = resource.getrusage(resource.RUSAGE_SELF)
     return {"page_faults_per_step": round((after.ru_minflt - before.ru_minflt) / steps, 1),
             "system_ms_per_step": round((after.ru_stime - before.ru_stime) / steps * 1e3, 3)}
+
+
+def held_bytes(build: Callable[[], object], step_of: Callable[[object], Step]) -> tuple[object, int]:
+    """Build a case and run one step under tracemalloc; return it and the bytes still held afterwards.
+
+    That is what the case keeps between steps: its parameters, optimizer state,
+    inputs, caches for backward and any reused workspace buffers.
+    """
+    if tracemalloc.is_tracing():  # someone else traces: do not disturb their figures
+        case = build()
+        step_of(case)()
+        return case, 0
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        case = build()
+        step_of(case)()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return case, max(0, after - before)
 
 
 def numpy_peak_bytes(step: Step) -> int:

@@ -13,7 +13,7 @@ def describe_machine(results: dict) -> str:
     foreign = m.get("foreign_cpu_share")
     return (f"{m['cpu']}, {m['logical_cores']} logical cores; NumPy {m['numpy']} ({m['blas']}, "
             f"{m['numpy_blas_threads']} BLAS threads); {torch_part}; Python {m['python']}; "
-            f"{m['date'][:10]}"
+            f"{m['date'][:10]} {m['date'][11:16]} UTC"
             + (f"; other processes used {foreign:.0%} of the CPU meanwhile" if foreign is not None else "")
             + (f"; environment: {env}" if env else "; no OpenBLAS/OMP variables set"))
 
@@ -21,8 +21,14 @@ def describe_machine(results: dict) -> str:
 def describe_settings(results: dict) -> str:
     s = results["settings"]
     return (f"Median of {s['repeats']} steps after {s['warmup']} warm-up steps; each step is forward + "
-            f"backward + parameter update; corenet and PyTorch interleaved in one process. 'ratio' compares "
-            f"the medians (the targets are judged on it), 'ratio of fastest' the fastest steps.")
+            f"backward + parameter update; corenet and PyTorch interleaved in one process (alternating blocks "
+            f"of {s.get('block', 1)} timed steps, {_untimed(s.get('lead', 0))} after each switch). 'ratio' is "
+            f"corenet's median over PyTorch's (lower is better for corenet; the targets are judged on it), "
+            f"'ratio of fastest' compares the fastest steps.")
+
+
+def _untimed(lead: int) -> str:
+    return "no untimed step" if not lead else "one untimed step" if lead == 1 else f"{lead} untimed steps"
 
 
 def verdict(row: dict) -> str:
@@ -53,6 +59,11 @@ def _mb(summary: dict | None) -> str:
     return "-" if peak is None else f"{peak / 2**20:.1f}"
 
 
+def _held(summary: dict | None) -> str:
+    held = None if summary is None else summary.get("held_bytes")
+    return "" if not held else f" (held {held / 2**20:.1f})"
+
+
 def _target(row: dict) -> str:
     if row["workload"] == "W7":
         return f"< {row['target_ms']:.0f} ms"
@@ -68,12 +79,12 @@ def rows(results: dict) -> list[list[str]]:
         fastest = "-" if row.get("ratio_of_minimums") is None else f"{row['ratio_of_minimums']:.2f}"
         body.append([row["workload"], what, row["dtype"] or "-", _ms(row["corenet"]), _ms(row["torch"]),
                      ratio, _target(row), verdict(row), fastest,
-                     f"{_mb(row['corenet'])} / {_mb(row['torch'])}"])
+                     f"{_mb(row['corenet'])}{_held(row['corenet'])} / {_mb(row['torch'])}"])
     return body
 
 
 HEADER = ["", "workload", "dtype", "corenet ms", "PyTorch ms", "ratio", "target", "verdict",
-          "ratio of fastest", "peak MiB corenet / PyTorch"]
+          "ratio of fastest", "step MiB corenet (held) / PyTorch"]
 
 
 def notes(results: dict) -> list[str]:
@@ -120,8 +131,7 @@ def markdown_report(results: dict) -> str:
     """The README's performance section body: machine and date, the table, footnotes."""
     header = ["", *HEADER[1:]]
     align = ["---", "---", "---", "---:", "---:", "---:", "---", "---", "---:", "---:"]
-    out = [f"Measured on {describe_machine(results)}.", "", describe_settings(results) +
-           " Ratio = corenet median / PyTorch median (lower is better for corenet).", "",
+    out = [f"Measured on {describe_machine(results)}.", "", describe_settings(results), "",
            "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in rows(results)]
     footnotes = notes(results)

@@ -5,7 +5,7 @@ Result layout::
     {"schema", "machine": {...}, "settings": {...},
      "torch": {"available", "version", "threads", "reason"},
      "results": [{"workload", "title", "dtype", "status" (ok | skipped | error), "note",
-                  "optimizer", "corenet": {median_ms, min_ms, max_ms, times_ms, peak_bytes,
+                  "optimizer", "corenet": {median_ms, min_ms, max_ms, times_ms, peak_bytes, held_bytes,
                                            kernel: {page_faults_per_step, system_ms_per_step}, dtypes},
                   "torch": {... same ...} | null, "ratio" (of the medians), "ratio_of_minimums",
                   "target", "meets_target" (judged on the medians)}, ...]}
@@ -27,7 +27,16 @@ from corenet.bench.environment import (
     limited_blas_threads,
     machine_info,
 )
-from corenet.bench.measure import interleaved, kernel_cost, numpy_peak_bytes, summarize, torch_peak_bytes
+from corenet.bench.measure import (
+    BLOCK,
+    LEAD,
+    held_bytes,
+    interleaved,
+    kernel_cost,
+    numpy_peak_bytes,
+    summarize,
+    torch_peak_bytes,
+)
 from corenet.bench.startup import time_command
 
 SCHEMA = "corenet-bench/1"
@@ -86,7 +95,7 @@ def run(
         "schema": SCHEMA,
         "machine": machine,
         "settings": {"repeats": repeats, "warmup": warmup, "dtypes": list(dtypes), "workloads": list(keys),
-                     "threads_limit": threads},
+                     "threads_limit": threads, "block": BLOCK, "lead": LEAD},
         "torch": {"available": torch is not None, "version": getattr(torch, "__version__", None),
                   "threads": torch_threads, "reason": reason},
         "results": results,
@@ -123,7 +132,7 @@ def _base_row(key: str, dtype: str | None) -> dict:
 def _step_row(key: str, dtype: str, registry, torch, repeats: int, warmup: int) -> dict:
     row = _base_row(key, dtype)
     try:
-        ours = corenet_cases.build(key, dtype, registry)
+        ours, held = held_bytes(lambda: corenet_cases.build(key, dtype, registry), lambda case: case.step)
     except wl.Skip as exc:
         row.update(status="skipped", note=f"skipped: {exc}")
         return row
@@ -142,6 +151,7 @@ def _step_row(key: str, dtype: str, registry, torch, repeats: int, warmup: int) 
     try:
         times = interleaved(steps, repeats, warmup)
         row["corenet"] = {**summarize(times["corenet"]), "peak_bytes": numpy_peak_bytes(ours.step),
+                          "held_bytes": held,
                           "kernel": kernel_cost(ours.step), "dtypes": ours.dtypes()}
     except Exception as exc:
         row.update(status="error", note=f"corenet step failed: {type(exc).__name__}: {exc}")

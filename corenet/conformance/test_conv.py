@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -245,6 +248,53 @@ class TestConv:
         assert conv.gradient_weights.dtype == np.float32 and conv.gradient_bias.dtype == np.float32
         conv64 = Conv(1, (1, 3), 2)
         assert conv64.forward(np.arange(12).reshape(2, 1, 6)).dtype == np.float64
+
+    def test_repeated_calls_and_changing_shapes(self):
+        conv = Conv((1, 2), (2, 3, 2), 3)
+        rng = np.random.RandomState(4)
+        for shape in [(2, 2, 5, 6), (3, 2, 5, 6), (3, 2, 4, 7), (3, 2, 4, 7)]:
+            x = rng.normal(size=shape)
+            expected = reference_conv(x, conv.weights, conv.bias, conv.stride_shape)
+            np.testing.assert_allclose(conv.forward(x), expected, rtol=1e-12, atol=1e-12)
+        x32 = x.astype(np.float32)
+        np.testing.assert_allclose(conv.forward(x32), expected, rtol=1e-5, atol=1e-5)
+
+    def test_backward_twice_gives_the_same_gradients(self):
+        conv = Conv(1, (2, 3, 3), 2)
+        x = np.random.rand(2, 2, 4, 5)
+        error = np.random.rand(*conv.forward(x).shape)
+        first = conv.backward(error)
+        first_weights, first_bias = conv.gradient_weights, conv.gradient_bias
+        np.testing.assert_allclose(conv.backward(error), first, rtol=1e-12)
+        np.testing.assert_allclose(conv.gradient_weights, first_weights, rtol=1e-12)
+        np.testing.assert_allclose(conv.gradient_bias, first_bias, rtol=1e-12)
+
+    @pytest.mark.parametrize("kernel", [(1, 1, 1), (1, 3, 3)])
+    def test_results_are_not_overwritten_by_later_calls(self, kernel):
+        # batch 1 and a 1x1 kernel are where a view of internal scratch space would be contiguous
+        conv = Conv(1, kernel, 1)
+        output = conv.forward(np.ones((1, 1, 3, 3)))
+        gradient = conv.backward(np.ones((1, 1, 3, 3)))
+        saved_output, saved_gradient = output.copy(), gradient.copy()
+        conv.forward(np.full((1, 1, 3, 3), 7.0))
+        conv.backward(np.full((1, 1, 3, 3), 5.0))
+        np.testing.assert_array_equal(output, saved_output)
+        np.testing.assert_array_equal(gradient, saved_gradient)
+
+    def test_pickle_and_deepcopy(self):
+        conv = Conv(1, (3, 5, 5), 8)
+        x = np.random.rand(16, 3, 12, 12)
+        output = conv.forward(x)
+        restored = pickle.loads(pickle.dumps(conv))
+        assert len(pickle.dumps(conv)) < 20_000  # no cached im2col matrix in the pickle
+        np.testing.assert_array_equal(restored.weights, conv.weights)
+        with pytest.raises(ShapeError, match="before forward"):
+            restored.backward(output)
+        np.testing.assert_allclose(restored.forward(x), output, rtol=1e-12)
+        np.testing.assert_allclose(restored.backward(output), conv.backward(output), rtol=1e-12)
+        twin = copy.deepcopy(conv)  # a copy, like a pickle, starts without the scratch space
+        np.testing.assert_allclose(twin.forward(x), output, rtol=1e-12)
+        assert twin.weights is not conv.weights
 
     def test_repr(self):
         assert repr(Conv((1, 1), (3, 5, 5), 8)) == "Conv((1, 1), (3, 5, 5), 8)"

@@ -9,10 +9,14 @@ Forward is one matrix product with the im2col matrix; backward is one product fo
 the weight gradient and one for the input gradient, whose columns are then added
 back over the m*n kernel offsets (col2im).
 
-Internally images are kept batch-last, (c, y, x, batch): then the im2col copy and
-the col2im additions move runs of out_x * batch contiguous numbers instead of
-rows of out_x, which is what makes them fast in NumPy. The output is returned as a
-(batch, k, out_y, out_x) view of that layout; the input gradient likewise.
+Performance notes. Internally images are batch-last, (c, y, x, batch), so the
+im2col copy and the col2im additions move runs of out_x * batch contiguous numbers
+rather than rows of out_x, which NumPy does much faster. The large intermediates
+live in a per-layer workspace reused from call to call (one im2col-sized matrix
+serves forward and backward): allocating them afresh each step made the system
+hand pages back and fault them in again, which cost as much as the arithmetic.
+Output and input gradient are fresh C-contiguous (batch, ...) arrays (copies, never
+workspace views).
 """
 
 from __future__ import annotations
@@ -47,17 +51,13 @@ class Conv(TrainableLayer):
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
         self.gradient_bias = None
-        self._cols = None  # im2col matrix of the last input
         self._geometry = None  # _Geometry of the last forward pass
+        self._workspace = _Workspace()
 
     @property
     def weights_shape(self) -> tuple[int, ...]:
         """(num_kernels, c, m[, n])."""
         return (self.num_kernels, *self.convolution_shape)
-
-    @property
-    def _one_d(self) -> bool:
-        return len(self.convolution_shape) == 2
 
     def initialize(self, weights_initializer, bias_initializer) -> None:
         """Weights (num_kernels, c, m[, n]) and bias (num_kernels,) from the initializers, both with
@@ -75,34 +75,44 @@ class Conv(TrainableLayer):
         if self._one_d:
             x = x[:, :, None, :]
         strides = (1, *self.stride_shape) if self._one_d else self.stride_shape
-        self._cols = None  # let the previous matrix go before building the next
-        self._geometry = geometry = _Geometry(x.shape, self._kernel_size, strides)
-        self._cols = _im2col(x, geometry)
-        output = weights.reshape(self.num_kernels, -1) @ self._cols  # (k, out_y * out_x * batch)
+        self._geometry = g = _Geometry(x.shape, self._kernel_size, strides, x.dtype)
+        # batch-last zero-padded input; only the interior is ever written, the border stays 0
+        padded = self._workspace.get("input", (g.channels, *g.padded, g.batch), g.dtype)
+        padded[:, g.interior[0], g.interior[1]] = x.transpose(1, 2, 3, 0)
+        cols = _im2col(padded, g, self._workspace)
+        output = self._workspace.get("output", (self.num_kernels, cols.shape[1]), g.dtype)
+        np.matmul(weights.reshape(self.num_kernels, -1), cols, out=output)
         output += bias[:, None]
-        output = output.reshape(self.num_kernels, *geometry.out_size, geometry.batch).transpose(3, 0, 1, 2)
-        return output[:, :, 0, :] if self._one_d else output
+        output = output.reshape(self.num_kernels, *g.out_size, g.batch).transpose(3, 0, 1, 2)
+        return (output[:, :, 0, :] if self._one_d else output).copy()  # a fresh array, not the workspace
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
-        geometry = self._geometry
+        g = self._geometry
         expected = None
-        if geometry is not None:
-            out_size = geometry.out_size[1:] if self._one_d else geometry.out_size
-            expected = (geometry.batch, self.num_kernels, *out_size)
-        error = check_error(self, error_tensor, expected).astype(self._cols.dtype, copy=False)
+        if g is not None:
+            expected = (g.batch, self.num_kernels, *(g.out_size[1:] if self._one_d else g.out_size))
+        error = check_error(self, error_tensor, expected)
         if self._one_d:
             error = error[:, :, None, :]
-        weights, _ = self._parameters(self._cols.dtype)
+        weights, _ = self._parameters(g.dtype)
         # (k, out_y * out_x * batch), columns ordered like the im2col matrix's
-        error_matrix = error.transpose(1, 2, 3, 0).reshape(self.num_kernels, -1)
+        error_matrix = self._workspace.get("error", (self.num_kernels, g.columns), g.dtype)
+        error_matrix.reshape(self.num_kernels, *g.out_size, g.batch)[...] = error.transpose(1, 2, 3, 0)
+        cols = self._workspace.get("matrix")
+        if not self._workspace.matrix_holds_im2col:  # a second backward: rebuild it from the input
+            cols = _im2col(self._workspace.get("input"), g, self._workspace)
         # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
-        self.gradient_weights = (self._cols @ error_matrix.T).T.reshape(self.weights_shape)
+        self.gradient_weights = (cols @ error_matrix.T).T.reshape(self.weights_shape)
         self.gradient_bias = error_matrix.sum(axis=1)
         kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
-        error_previous = _input_gradient(error_matrix, kernel, geometry)
+        error_previous = _input_gradient(error_matrix, kernel, g, self._workspace)
         self.apply_update("weights", self.gradient_weights)
         self.apply_update("bias", self.gradient_bias)
         return error_previous[:, :, 0, :] if self._one_d else error_previous
+
+    @property
+    def _one_d(self) -> bool:
+        return len(self.convolution_shape) == 2
 
     @property
     def _kernel_size(self) -> tuple[int, int]:
@@ -113,15 +123,18 @@ class Conv(TrainableLayer):
         """The assigned weights and bias as ``dtype`` arrays, their shapes checked."""
         weights = np.asarray(self.weights)
         if weights.shape != self.weights_shape:
-            raise ShapeError(
-                f"{describe(self)}: weights must have shape {self.weights_shape}, got {weights.shape}"
-            )
+            raise ShapeError(f"{describe(self)}: weights must have shape {self.weights_shape}, got {weights.shape}")
         bias = np.asarray(self.bias)
         if bias.size != self.num_kernels:
-            raise ShapeError(
-                f"{describe(self)}: bias must have {self.num_kernels} entries, got shape {bias.shape}"
-            )
+            raise ShapeError(f"{describe(self)}: bias must have {self.num_kernels} entries, got shape {bias.shape}")
         return weights.astype(dtype, copy=False), bias.reshape(-1).astype(dtype, copy=False)
+
+    def __getstate__(self) -> dict:
+        """Pickle (and deep-copy) without the scratch space (megabytes); backward then needs a forward."""
+        state = self.__dict__.copy()
+        state["_workspace"] = _Workspace()
+        state["_geometry"] = None
+        return state
 
     def __repr__(self) -> str:
         return f"Conv({self.stride_shape}, {self.convolution_shape}, {self.num_kernels})"
@@ -135,28 +148,54 @@ class _Geometry:
     the output (ceil(y / sy), ceil(x / sx)).
     """
 
-    def __init__(self, input_shape, kernel, strides) -> None:
+    def __init__(self, input_shape, kernel, strides, dtype) -> None:
         self.batch, self.channels, y, x = input_shape
         self.size = (y, x)
         self.kernel = tuple(kernel)
         self.strides = tuple(strides)
+        self.dtype = dtype
         self.before = tuple(k // 2 for k in self.kernel)
         self.padded = (y + self.kernel[0] - 1, x + self.kernel[1] - 1)
+        self.interior = tuple(slice(before, before + size) for before, size in zip(self.before, self.size))
         self.out_size = (-(-y // self.strides[0]), -(-x // self.strides[1]))
+        self.columns = self.out_size[0] * self.out_size[1] * self.batch  # im2col columns
+        self.rows = self.channels * self.kernel[0] * self.kernel[1]  # im2col rows
 
 
-def _im2col(image: np.ndarray, g: _Geometry) -> np.ndarray:
+class _Workspace:
+    """Named scratch arrays kept between calls; one is replaced only when its shape or dtype changes.
+
+    ``matrix`` (c*m*n, columns) holds the im2col matrix after forward and the input-gradient
+    contributions after backward; ``matrix_holds_im2col`` says which.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.matrix_holds_im2col = False
+
+    def get(self, name: str, shape: tuple[int, ...] | None = None, dtype=None) -> np.ndarray:
+        """The array ``name``; with ``shape`` and ``dtype``, a new zero array if it does not match."""
+        array = self.arrays.get(name)
+        if shape is not None and (array is None or array.shape != shape or array.dtype != dtype):
+            array = self.arrays[name] = np.zeros(shape, dtype=dtype)
+        return array
+
+
+def _im2col(padded: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
     """The (c*m*n, out_y*out_x*batch) matrix whose column holds the padded input window of one
-    output pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights."""
-    (m, n), (sy, sx), (top, left), (y, x) = g.kernel, g.strides, g.before, g.size
-    padded = np.zeros((g.channels, *g.padded, g.batch), dtype=image.dtype)  # batch-last
-    padded[:, top : top + y, left : left + x, :] = image.transpose(1, 2, 3, 0)
-    # (c, y, x, batch, m, n) view of every m x n window, subsampled by the strides
+    output pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights.
+    ``padded`` is the batch-last padded input (c, y + m - 1, x + n - 1, batch); the matrix is
+    the workspace's."""
+    (m, n), (sy, sx) = g.kernel, g.strides
+    cols = workspace.get("matrix", (g.rows, g.columns), g.dtype)
+    # (c, y, x, batch, m, n) view of every m x n window of the padded image, strided
     windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
-    return np.ascontiguousarray(windows.transpose(0, 4, 5, 1, 2, 3)).reshape(g.channels * m * n, -1)
+    cols.reshape(g.channels, m, n, *g.out_size, g.batch)[...] = windows.transpose(0, 4, 5, 1, 2, 3)
+    workspace.matrix_holds_im2col = True
+    return cols
 
 
-def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry) -> np.ndarray:
+def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
     """Gradient w.r.t. the input, (batch, c, y, x), for the (k, out_y*out_x*batch) error.
 
     One product gives, for every kernel offset (i, j), channel c and output pixel,
@@ -164,18 +203,20 @@ def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry) 
     padded input window it came from, then the padding is cut off.
     """
     k, c, m, n = kernel.shape
-    (sy, sx), (top, left), (y, x), (out_y, out_x) = g.strides, g.before, g.size, g.out_size
+    (sy, sx), (out_y, out_x) = g.strides, g.out_size
+    # overwrites the im2col matrix (same size), which the weight gradient no longer needs
+    contributions = workspace.get("matrix")
+    workspace.matrix_holds_im2col = False
     # rows ordered (kernel row, kernel column, channel): each offset's block is contiguous
-    contributions = kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k) @ error_matrix
+    np.matmul(kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k), error_matrix, out=contributions)
     contributions = contributions.reshape(m, n, c, out_y, out_x, g.batch)
-    padded = np.zeros((c, *g.padded, g.batch), dtype=contributions.dtype)
+    padded = workspace.get("gradient", (c, *g.padded, g.batch), g.dtype)
+    padded.fill(0)
     with _small_ufunc_buffer():
         for i in range(m):
             for j in range(n):
-                padded[:, i : i + (out_y - 1) * sy + 1 : sy, j : j + (out_x - 1) * sx + 1 : sx] += (
-                    contributions[i, j]
-                )
-    return padded[:, top : top + y, left : left + x].transpose(3, 0, 1, 2)
+                padded[:, i : i + (out_y - 1) * sy + 1 : sy, j : j + (out_x - 1) * sx + 1 : sx] += contributions[i, j]
+    return padded[:, g.interior[0], g.interior[1]].transpose(3, 0, 1, 2).copy()  # fresh, C-contiguous
 
 
 @contextlib.contextmanager
@@ -201,9 +242,7 @@ def _positive_int(name: str, value) -> int:
 
 def _convolution_shape(value) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) not in (2, 3):
-        raise ValueError(
-            f"convolution_shape must be (channels, m) for 1-D or (channels, m, n) for 2-D, got {value!r}"
-        )
+        raise ValueError(f"convolution_shape must be (channels, m) for 1-D or (channels, m, n) for 2-D, got {value!r}")
     return tuple(_positive_int("convolution_shape entries", entry) for entry in value)
 
 
