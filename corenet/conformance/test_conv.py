@@ -70,11 +70,12 @@ class TestConv:
         assert Conv.parameter_names == ("weights", "bias")
 
     def test_default_dtype_and_reproducible(self):
+        previous = corenet.get_default_dtype()
         corenet.set_default_dtype(np.float32)
         try:
             conv = Conv(1, (2, 3, 3), 2)
         finally:
-            corenet.set_default_dtype(np.float64)
+            corenet.set_default_dtype(previous)
         assert conv.weights.dtype == np.float32 and conv.bias.dtype == np.float32
         np.random.seed(3)
         first = Conv(1, (2, 3, 3), 2)
@@ -100,9 +101,7 @@ class TestConv:
         assert output.shape == (2, 5, *expected)
         assert conv.backward(np.random.rand(*output.shape)).shape == (2, *image)
 
-    @pytest.mark.parametrize(
-        "stride, length, kernel, expected", [([2], 15, 3, 8), (1, 15, 4, 15), ((3,), 10, 1, 4)]
-    )
+    @pytest.mark.parametrize("stride, length, kernel, expected", [([2], 15, 3, 8), (1, 15, 4, 15), ((3,), 10, 1, 4)])
     def test_output_shape_1d(self, stride, length, kernel, expected):
         conv = Conv(stride, (3, kernel), 4)
         assert conv.weights.shape == (4, 3, kernel)
@@ -167,9 +166,7 @@ class TestConv:
     def test_gradients_2d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 3), input_shape)
 
-    @pytest.mark.parametrize(
-        "stride, kernel, input_shape", [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9))]
-    )
+    @pytest.mark.parametrize("stride, kernel, input_shape", [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9))])
     def test_gradients_1d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 2), input_shape)
 

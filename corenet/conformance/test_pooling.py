@@ -67,9 +67,7 @@ class TestPooling:
         x = np.random.rand(2, 3, *image)
         output = layer.forward(x)
         error = np.random.rand(*output.shape)
-        expected_output, expected_gradient = reference_pooling(
-            x, layer.stride_shape, layer.pooling_shape, error
-        )
+        expected_output, expected_gradient = reference_pooling(x, layer.stride_shape, layer.pooling_shape, error)
         np.testing.assert_array_equal(output, expected_output)
         np.testing.assert_allclose(layer.backward(error), expected_gradient, rtol=1e-12)
 

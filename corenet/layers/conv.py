@@ -80,11 +80,15 @@ class Conv(TrainableLayer):
         padded = self._workspace.get("input", (g.channels, *g.padded, g.batch), g.dtype)
         padded[:, g.interior[0], g.interior[1]] = x.transpose(1, 2, 3, 0)
         cols = _im2col(padded, g, self._workspace)
-        output = self._workspace.get("output", (self.num_kernels, cols.shape[1]), g.dtype)
-        np.matmul(weights.reshape(self.num_kernels, -1), cols, out=output)
+        k, pixels = self.num_kernels, g.out_size[0] * g.out_size[1]
+        output = self._workspace.get("output", (k, g.columns), g.dtype)
+        np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, pixels * batch)
         output += bias[:, None]
-        output = output.reshape(self.num_kernels, *g.out_size, g.batch).transpose(3, 0, 1, 2)
-        return (output[:, :, 0, :] if self._one_d else output).copy()  # a fresh array, not the workspace
+        # to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels), then a fresh copy
+        by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
+        by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)
+        output = by_kernel.transpose(1, 0, 2).copy().reshape(g.batch, k, *g.out_size)
+        return output[:, :, 0, :] if self._one_d else output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         g = self._geometry
