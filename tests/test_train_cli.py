@@ -91,6 +91,7 @@ def test_bad_config_exits_2_with_the_key_path(tmp_path):
 
 
 def test_plot_writes_a_png_atomically(tmp_path):
+    pytest.importorskip("matplotlib")
     plot = tmp_path / "loss.png"
     result = corenet("train", "iris", "-n", 20, "-q", "--no-checkpoint", "--plot", plot)
     assert result.exit_code == 0, result.output
@@ -109,6 +110,7 @@ def test_plot_without_matplotlib_fails_before_training(tmp_path, monkeypatch):
 
 
 def test_plot_with_unknown_suffix_fails_before_training(tmp_path):
+    pytest.importorskip("matplotlib")
     result = corenet("train", "iris", "-n", 5, "-q", "--plot", tmp_path / "loss.xyz")
     assert result.exit_code == 2 and "unknown image type '.xyz'" in result.stderr
 

@@ -5,6 +5,11 @@ call, drawn from NumPy's global generator, so ``np.random.seed`` reproduces it)
 and scales the kept ones by ``1 / probability``; ``backward`` applies the same
 scaled mask to the error. Testing phase: identity both ways. Any shape with a
 batch axis; the output keeps the input's floating dtype.
+
+The mask is kept already scaled (``1 / probability`` or 0, in the input's dtype),
+so forward and backward are one multiplication each. Its buffer is private and
+refilled in place by the next training forward of the same shape and dtype; the
+arrays forward and backward return are always new.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 
 from corenet.base import BaseLayer
 from corenet.shapes import check_error, check_input
-from corenet_dropout.mask import keep_mask
+from corenet_dropout.mask import scaled_keep_mask
 
 
 class Dropout(BaseLayer):
@@ -28,7 +33,7 @@ class Dropout(BaseLayer):
     def __init__(self, probability: float) -> None:
         super().__init__()
         self.probability = _check_probability(probability)
-        self._mask = None  # bool keep-mask of the last training forward; None after a testing one
+        self._mask = None  # scaled keep-mask of the last training forward; None after a testing one
         self._shape = None  # shape of the last forward input (None before any forward)
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
@@ -37,23 +42,28 @@ class Dropout(BaseLayer):
         if self.testing_phase or self.probability == 1.0:
             self._mask = None
             return x
-        self._mask = keep_mask(x.shape, self.probability)
-        return self._apply(x)
+        reuse = self._mask if _fits(self._mask, x) else None
+        self._mask = scaled_keep_mask(x.shape, self.probability, x.dtype, out=reuse)
+        return np.multiply(x, self._mask)
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         error = check_error(self, error_tensor, self._shape)
         if self._mask is None:
             return error
-        return self._apply(error)
-
-    def _apply(self, tensor: np.ndarray) -> np.ndarray:
-        """``tensor * mask / probability`` in the tensor's dtype."""
-        out = np.multiply(tensor, tensor.dtype.type(1.0 / self.probability))
-        out *= self._mask
+        if error.dtype == self._mask.dtype:
+            return np.multiply(error, self._mask)
+        # an error in another float dtype than the input: scale in the error's own dtype
+        out = np.multiply(error, error.dtype.type(1.0 / self.probability))
+        out *= self._mask != 0
         return out
 
     def __repr__(self) -> str:
         return f"Dropout({self.probability!r})"
+
+
+def _fits(buffer: np.ndarray | None, tensor: np.ndarray) -> bool:
+    """Whether ``buffer`` can hold a mask for ``tensor`` (same shape and dtype)."""
+    return buffer is not None and buffer.shape == tensor.shape and buffer.dtype == tensor.dtype
 
 
 def _check_probability(probability) -> float:
