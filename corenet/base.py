@@ -32,7 +32,17 @@ class BaseLayer:
 
     ``trainable`` is False unless the layer has parameters; ``testing_phase`` is
     False (training) unless the network switches it.
+
+    ``needs_input_gradient`` (True) may be honoured by ``backward``: while it is
+    False, a layer may skip computing the error for the previous layer and return
+    None instead (it still computes its own gradients and updates). Only
+    :meth:`NeuralNetwork.backward <corenet.network.NeuralNetwork.backward>` sets it
+    False, and only on its first layer for the duration of that call, where
+    nobody uses the input gradient; a layer used standalone, or anywhere else in
+    a network, always returns its error.
     """
+
+    needs_input_gradient = True
 
     def __init__(self) -> None:
         self.trainable = False

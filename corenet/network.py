@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -145,7 +146,11 @@ class NeuralNetwork:
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
             try:
-                error = layer.backward(error)
+                if index == 0:  # nobody uses the first layer's input gradient: let it skip that
+                    with _without_input_gradient(layer):
+                        error = layer.backward(error)
+                else:
+                    error = layer.backward(error)
             except ShapeError as exc:
                 raise _prefixed(exc, f"layer {index} ({type(layer).__name__})") from exc
 
@@ -222,6 +227,27 @@ class NeuralNetwork:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([{inner}], optimizer={self.optimizer!r})"
+
+
+@contextlib.contextmanager
+def _without_input_gradient(layer):
+    """Set ``layer.needs_input_gradient`` False inside the block (see BaseLayer), then restore it.
+
+    Only layers that declare the attribute (every BaseLayer) are touched; the
+    instance is left as it was, so pickles and standalone use are unchanged.
+    """
+    if getattr(layer, "needs_input_gradient", None) is not True:
+        yield
+        return
+    had_own = "needs_input_gradient" in getattr(layer, "__dict__", {})
+    layer.needs_input_gradient = False
+    try:
+        yield
+    finally:
+        if had_own:
+            layer.needs_input_gradient = True
+        else:
+            del layer.needs_input_gradient
 
 
 def _prefixed(exc: ShapeError, where: str) -> ShapeError:

@@ -1,23 +1,23 @@
-"""Print (or --write, or --check) docs/reliability.md from the cases in tests/test_reliability_table.py.
+"""Print (or --write, or --check) the README's reliability table from tests/test_reliability_table.py.
 
 Every row is produced by running its case and capturing the message a user sees,
 so the table always shows the framework's real errors:
 
     python scripts/reliability_table.py            # print the markdown
-    python scripts/reliability_table.py --write    # update docs/reliability.md
-    python scripts/reliability_table.py --check    # exit 1 if docs/reliability.md is stale
+    python scripts/reliability_table.py --write    # update the README's reliability section
+    python scripts/reliability_table.py --check    # exit 1 if that section is stale
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES_FILE = ROOT / "tests" / "test_reliability_table.py"
-DOC = ROOT / "docs" / "reliability.md"
 
 
 def load_cases_module():
@@ -32,20 +32,22 @@ def load_cases_module():
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    group.add_argument("--write", action="store_true", help="rewrite the README's reliability section")
     group.add_argument("--check", action="store_true", help="fail if the file is out of date")
     args = parser.parse_args(argv)
     module = load_cases_module()
     table = module.render_table()
     if args.write:
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(table)
-        print(f"wrote {DOC} ({len(module.CASES)} cases)")
+        readme = module.README.read_text()
+        temporary = module.README.with_suffix(".md.tmp")
+        temporary.write_text(module.with_section(readme, table))
+        os.replace(temporary, module.README)  # never leave a half-written README
+        print(f"wrote {module.README} ({len(module.CASES)} cases)")
         return 0
     if args.check:
-        current = DOC.read_text() if DOC.exists() else ""
-        if current != table:
-            print(f"{DOC} is out of date: run python scripts/reliability_table.py --write", file=sys.stderr)
+        if module.readme_section(module.README.read_text()) != table:
+            print("README.md's reliability table is out of date: run python scripts/reliability_table.py "
+                  "--write", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(table)

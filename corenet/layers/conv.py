@@ -90,7 +90,7 @@ class Conv(TrainableLayer):
         output = by_kernel.transpose(1, 0, 2).copy().reshape(g.batch, k, *g.out_size)
         return output[:, :, 0, :] if self._one_d else output
 
-    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
         g = self._geometry
         expected = None
         if g is not None:
@@ -108,11 +108,15 @@ class Conv(TrainableLayer):
         # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
         self.gradient_weights = (cols @ error_matrix.T).T.reshape(self.weights_shape)
         self.gradient_bias = error_matrix.sum(axis=1)
-        kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
-        error_previous = _input_gradient(error_matrix, kernel, g, self._workspace)
+        error_previous = None
+        if self.needs_input_gradient:  # False only for a network's first layer (see BaseLayer)
+            kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
+            error_previous = _input_gradient(error_matrix, kernel, g, self._workspace)
+            if self._one_d:
+                error_previous = error_previous[:, :, 0, :]
         self.apply_update("weights", self.gradient_weights)
         self.apply_update("bias", self.gradient_bias)
-        return error_previous[:, :, 0, :] if self._one_d else error_previous
+        return error_previous
 
     @property
     def _one_d(self) -> bool:

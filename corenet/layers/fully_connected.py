@@ -45,7 +45,7 @@ class FullyConnected(TrainableLayer):
         output += weights[-1]  # in place: no second (batch, output_size) array
         return output
 
-    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
         expected = None if self._input is None else (self._input.shape[0], self.output_size)
         error = check_error(self, error_tensor, expected)
         weights = self._weights()
@@ -53,7 +53,8 @@ class FullyConnected(TrainableLayer):
         np.matmul(self._input.T, error, out=gradient[:-1])
         gradient[-1] = error.sum(axis=0)
         self.gradient_weights = gradient
-        error_previous = error @ weights[:-1].T
+        # None for a network's first layer, which nobody asks for an input gradient (see BaseLayer)
+        error_previous = error @ weights[:-1].T if self.needs_input_gradient else None
         self.apply_update("weights", gradient)
         return error_previous
 
