@@ -12,6 +12,7 @@ time (tottime) with their share of the total, then by cumulative time. With
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import statistics
@@ -19,6 +20,7 @@ import sys
 import time
 
 from corenet.bench import corenet_cases, parse_workloads
+from corenet.network import _without_input_gradient
 from corenet.plugins import get_registry
 
 
@@ -72,9 +74,12 @@ def _per_layer(net, steps: int) -> int:
         net.loss_layer.forward(tensor, labels)
         error = net.loss_layer.backward(labels)
         for position in range(len(net.layers) - 1, -1, -1):
-            start = time.perf_counter()
-            error = net.layers[position].backward(error)
-            backward[position].append(time.perf_counter() - start)
+            # as NeuralNetwork.backward: the first layer may skip its unused input gradient
+            skip = _without_input_gradient if position == 0 else contextlib.nullcontext
+            with skip(net.layers[position]):
+                start = time.perf_counter()
+                error = net.layers[position].backward(error)
+                backward[position].append(time.perf_counter() - start)
     rows = [(repr(layer), statistics.median(f[2:]) * 1e3, statistics.median(b[2:]) * 1e3)
             for layer, f, b in zip(net.layers, forward, backward)]
     total = sum(f + b for _, f, b in rows)

@@ -161,12 +161,17 @@ class TestConv:
             ((2, 2), (2, 3, 3), (2, 2, 5, 6)),
             ((1, 2), (2, 4, 2), (2, 2, 5, 5)),
             ((3, 2), (2, 2, 3), (2, 2, 7, 6)),
+            ((1, 1), (1, 3, 3), (2, 1, 5, 6)),  # one input channel: batch-first internally
+            ((2, 3), (1, 4, 3), (3, 1, 7, 8)),
         ],
     )
     def test_gradients_2d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 3), input_shape)
 
-    @pytest.mark.parametrize("stride, kernel, input_shape", [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9))])
+    @pytest.mark.parametrize(
+        "stride, kernel, input_shape",
+        [((1,), (3, 3), (2, 3, 7)), ((2,), (2, 4), (2, 2, 9)), ((2,), (1, 3), (2, 1, 9))],
+    )
     def test_gradients_1d(self, stride, kernel, input_shape):
         check_gradients(Conv(stride, kernel, 2), input_shape)
 
@@ -354,6 +359,9 @@ class TestConv:
             ((2, 2, 7, 7), (2, 5, 5), (2, 2)),
             ((3, 4, 11), (4, 3), (1,)),
             ((2, 3, 12), (3, 4), (3,)),
+            ((3, 1, 9, 8), (1, 5, 5), (1, 1)),  # one input channel (LeNet's first layer)
+            ((2, 1, 10, 9), (1, 4, 3), (2, 3)),
+            ((2, 1, 12), (1, 4), (3,)),
         ],
     )
     def test_matches_torch_float64(self, input_shape, kernel, stride):

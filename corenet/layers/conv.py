@@ -11,7 +11,11 @@ back over the m*n kernel offsets (col2im).
 
 Performance notes. Internally images are batch-last, (c, y, x, batch), so the
 im2col copy and the col2im additions move runs of out_x * batch contiguous numbers
-rather than rows of out_x, which NumPy does much faster. The large intermediates
+rather than rows of out_x, which NumPy does much faster. The price is turning the
+(k, y, x, batch) product back into (batch, k, y, x). With a single input channel
+(a network's first layer, e.g. LeNet's) the im2col copy costs about the same either
+way and that turn dominates, so such layers keep the batch first, (batch, c, y, x):
+the product is then (k, batch, y*x), one cheap copy from the output. The large intermediates
 live in a per-layer workspace reused from call to call (one im2col-sized matrix
 serves forward and backward): allocating them afresh each step made the system
 hand pages back and fault them in again, which cost as much as the arithmetic.
@@ -76,18 +80,21 @@ class Conv(TrainableLayer):
             x = x[:, :, None, :]
         strides = (1, *self.stride_shape) if self._one_d else self.stride_shape
         self._geometry = g = _Geometry(x.shape, self._kernel_size, strides, x.dtype)
-        # batch-last zero-padded input; only the interior is ever written, the border stays 0
-        padded = self._workspace.get("input", (g.channels, *g.padded, g.batch), g.dtype)
-        padded[:, g.interior[0], g.interior[1]] = x.transpose(1, 2, 3, 0)
+        # zero-padded input (see _Geometry.image); only the interior is ever written, the border stays 0
+        padded = self._workspace.get("input", g.image(g.padded), g.dtype)
+        padded[g.image_interior] = x if g.batch_first else x.transpose(1, 2, 3, 0)
         cols = _im2col(padded, g, self._workspace)
         k, pixels = self.num_kernels, g.out_size[0] * g.out_size[1]
         output = self._workspace.get("output", (k, g.columns), g.dtype)
-        np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, pixels * batch)
+        np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, columns)
         output += bias[:, None]
-        # to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels), then a fresh copy
-        by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
-        by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)
-        output = by_kernel.transpose(1, 0, 2).copy().reshape(g.batch, k, *g.out_size)
+        if g.batch_first:  # (k, batch, pixels) to a fresh (batch, k, pixels)
+            output = output.reshape(k, g.batch, pixels).transpose(1, 0, 2).copy()
+        else:  # (k, pixels, batch) to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels) first
+            by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
+            by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)
+            output = by_kernel.transpose(1, 0, 2).copy()
+        output = output.reshape(g.batch, k, *g.out_size)
         return output[:, :, 0, :] if self._one_d else output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
@@ -99,9 +106,11 @@ class Conv(TrainableLayer):
         if self._one_d:
             error = error[:, :, None, :]
         weights, _ = self._parameters(g.dtype)
-        # (k, out_y * out_x * batch), columns ordered like the im2col matrix's
+        # (k, columns), columns ordered like the im2col matrix's
         error_matrix = self._workspace.get("error", (self.num_kernels, g.columns), g.dtype)
-        error_matrix.reshape(self.num_kernels, *g.out_size, g.batch)[...] = error.transpose(1, 2, 3, 0)
+        error_matrix.reshape(self.num_kernels, *g.column_axes)[...] = (
+            error.transpose(1, 0, 2, 3) if g.batch_first else error.transpose(1, 2, 3, 0)
+        )
         cols = self._workspace.get("matrix")
         if not self._workspace.matrix_holds_im2col:  # a second backward: rebuild it from the input
             cols = _im2col(self._workspace.get("input"), g, self._workspace)
@@ -154,6 +163,10 @@ class _Geometry:
     'same' padding puts k//2 zeros before and (k-1)//2 after an axis of kernel length k
     (as scipy.signal.correlate 'same'); the padded image is (y + m - 1, x + n - 1) and
     the output (ceil(y / sy), ceil(x / sx)).
+
+    ``batch_first``: internal images are (batch, c, y, x) (single input channel) rather
+    than (c, y, x, batch); im2col columns are ordered (batch, out_y, out_x) or
+    (out_y, out_x, batch) to match.
     """
 
     def __init__(self, input_shape, kernel, strides, dtype) -> None:
@@ -168,6 +181,15 @@ class _Geometry:
         self.out_size = (-(-y // self.strides[0]), -(-x // self.strides[1]))
         self.columns = self.out_size[0] * self.out_size[1] * self.batch  # im2col columns
         self.rows = self.channels * self.kernel[0] * self.kernel[1]  # im2col rows
+        self.batch_first = self.channels == 1
+        self.image_interior = (slice(None), slice(None), *self.interior) if self.batch_first else (
+            slice(None), *self.interior)
+        # the im2col columns as axes: (batch, out_y, out_x) or (out_y, out_x, batch)
+        self.column_axes = (self.batch, *self.out_size) if self.batch_first else (*self.out_size, self.batch)
+
+    def image(self, size: tuple[int, int]) -> tuple[int, ...]:
+        """Shape of an internal image of spatial ``size``: (batch, c, *size) or (c, *size, batch)."""
+        return (self.batch, self.channels, *size) if self.batch_first else (self.channels, *size, self.batch)
 
 
 class _Workspace:
@@ -190,21 +212,24 @@ class _Workspace:
 
 
 def _im2col(padded: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
-    """The (c*m*n, out_y*out_x*batch) matrix whose column holds the padded input window of one
-    output pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights.
-    ``padded`` is the batch-last padded input (c, y + m - 1, x + n - 1, batch); the matrix is
-    the workspace's."""
+    """The (c*m*n, columns) matrix whose column holds the padded input window of one output
+    pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights.
+    ``padded`` is the padded input image (see _Geometry.image); the matrix is the workspace's."""
     (m, n), (sy, sx) = g.kernel, g.strides
     cols = workspace.get("matrix", (g.rows, g.columns), g.dtype)
-    # (c, y, x, batch, m, n) view of every m x n window of the padded image, strided
-    windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
-    cols.reshape(g.channels, m, n, *g.out_size, g.batch)[...] = windows.transpose(0, 4, 5, 1, 2, 3)
+    target = cols.reshape(g.channels, m, n, *g.column_axes)
+    if g.batch_first:  # (batch, c, y, x, m, n) view of every m x n window, strided
+        windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
+        target[...] = windows.transpose(1, 4, 5, 0, 2, 3)
+    else:  # (c, y, x, batch, m, n)
+        windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
+        target[...] = windows.transpose(0, 4, 5, 1, 2, 3)
     workspace.matrix_holds_im2col = True
     return cols
 
 
 def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
-    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, out_y*out_x*batch) error.
+    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, columns) error.
 
     One product gives, for every kernel offset (i, j), channel c and output pixel,
     sum_k W[k, c, i, j] * error[k, pixel]; col2im adds each offset's block to the
@@ -217,14 +242,23 @@ def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, 
     workspace.matrix_holds_im2col = False
     # rows ordered (kernel row, kernel column, channel): each offset's block is contiguous
     np.matmul(kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k), error_matrix, out=contributions)
-    contributions = contributions.reshape(m, n, c, out_y, out_x, g.batch)
-    padded = workspace.get("gradient", (c, *g.padded, g.batch), g.dtype)
+    if g.batch_first:  # (m, n, batch, out_y, out_x) for c == 1, added into (batch, 1, y, x)
+        contributions = contributions.reshape(m, n, g.batch, 1, out_y, out_x)
+    else:
+        contributions = contributions.reshape(m, n, c, out_y, out_x, g.batch)
+    padded = workspace.get("gradient", g.image(g.padded), g.dtype)
     padded.fill(0)
+    axes = (2, 3) if g.batch_first else (1, 2)  # spatial axes of an internal image
     with _small_ufunc_buffer():
         for i in range(m):
             for j in range(n):
-                padded[:, i : i + (out_y - 1) * sy + 1 : sy, j : j + (out_x - 1) * sx + 1 : sx] += contributions[i, j]
-    return padded[:, g.interior[0], g.interior[1]].transpose(3, 0, 1, 2).copy()  # fresh, C-contiguous
+                window = [slice(None)] * 4
+                window[axes[0]] = slice(i, i + (out_y - 1) * sy + 1, sy)
+                window[axes[1]] = slice(j, j + (out_x - 1) * sx + 1, sx)
+                padded[tuple(window)] += contributions[i, j]
+    interior = padded[g.image_interior]
+    # fresh, C-contiguous (batch, c, y, x)
+    return interior.copy() if g.batch_first else interior.transpose(3, 0, 1, 2).copy()
 
 
 @contextlib.contextmanager

@@ -50,12 +50,16 @@ class Pooling(BaseLayer):
         # (p*q, batch, c, out_y, out_x): one contiguous slab per window offset
         stack = np.ascontiguousarray(windows.transpose(4, 5, 0, 1, 2, 3)).reshape(p * q, *windows.shape[:4])
         output = stack.max(axis=0)
-        # first offset holding the maximum: scan the offsets backwards, overwriting on equality
+        # first offset holding the maximum = how many leading offsets hold less than it:
+        # count along the offsets while no maximum has been met yet
         argmax = np.zeros(output.shape, dtype=np.min_scalar_type(p * q - 1))
-        for offset in range(p * q - 1, -1, -1):
-            equal = stack[offset] == output
-            argmax *= ~equal
-            argmax += equal * argmax.dtype.type(offset)
+        below = np.ones(output.shape, dtype=bool)  # every offset so far held less than the maximum
+        differs = np.empty(output.shape, dtype=bool)
+        for offset in range(p * q - 1):
+            below &= np.not_equal(stack[offset], output, out=differs)
+            argmax += below
+        below &= np.not_equal(stack[-1], output, out=differs)
+        argmax[below] = 0  # a NaN maximum equals no offset: send its error to the first one
         self._argmax = argmax
         self._input_shape, self._dtype = x.shape, x.dtype
         return output
@@ -67,16 +71,22 @@ class Pooling(BaseLayer):
         error = check_error(self, error_tensor, expected).astype(self._dtype, copy=False)
         (p, q), (sy, sx) = self.pooling_shape, self.stride_shape
         out_y, out_x = self._argmax.shape[2:]
-        gradient = np.zeros(self._input_shape, dtype=self._dtype)
-        if self._tiles:
+        height, width = self._input_shape[2:]
+        if self._tiles:  # each input pixel is in at most one window: write every offset's slice once
+            covered = out_y * p == height and out_x * q == width  # else a remainder stays 0
+            gradient = (np.empty if covered else np.zeros)(self._input_shape, dtype=self._dtype)
             tiles = gradient[:, :, : out_y * p, : out_x * q].reshape(*error.shape[:3], p, out_x, q)
-        for offset in range(p * q):
+            hit = np.empty(error.shape, dtype=bool)
+            for offset in range(p * q):
+                u, v = divmod(offset, q)
+                # error where this offset holds the window's maximum, else 0, straight into the slice
+                np.multiply(error, np.equal(self._argmax, offset, out=hit), out=tiles[:, :, :, u, :, v])
+            return gradient
+        gradient = np.zeros(self._input_shape, dtype=self._dtype)
+        for offset in range(p * q):  # windows may overlap: add
             u, v = divmod(offset, q)
             routed = error * (self._argmax == offset)
-            if self._tiles:  # each input pixel is in one window: assign
-                tiles[:, :, :, u, :, v] = routed
-            else:  # windows may overlap: add
-                gradient[:, :, u : u + (out_y - 1) * sy + 1 : sy, v : v + (out_x - 1) * sx + 1 : sx] += routed
+            gradient[:, :, u : u + (out_y - 1) * sy + 1 : sy, v : v + (out_x - 1) * sx + 1 : sx] += routed
         return gradient
 
     def __repr__(self) -> str:
