@@ -7,9 +7,10 @@ scaled mask to the error. Testing phase: identity both ways. Any shape with a
 batch axis; the output keeps the input's floating dtype.
 
 The mask is kept already scaled (``1 / probability`` or 0, in the input's dtype),
-so forward and backward are one multiplication each. Its buffer is private and
-refilled in place by the next training forward of the same shape and dtype; the
-arrays forward and backward return are always new.
+so forward and backward are one multiplication each, split over the batch axis
+between two threads for large tensors (:mod:`corenet_dropout.parallel`). The mask
+buffer is private and refilled in place by the next training forward of the same
+shape and dtype; the arrays forward and backward return are always new.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 
 from corenet.base import BaseLayer
 from corenet.shapes import check_error, check_input
-from corenet_dropout.mask import scaled_keep_mask
+from corenet_dropout.mask import keep_mask
+from corenet_dropout.parallel import over_rows
 
 
 class Dropout(BaseLayer):
@@ -42,19 +44,30 @@ class Dropout(BaseLayer):
         if self.testing_phase or self.probability == 1.0:
             self._mask = None
             return x
-        reuse = self._mask if _fits(self._mask, x) else None
-        self._mask = scaled_keep_mask(x.shape, self.probability, x.dtype, out=reuse)
-        return np.multiply(x, self._mask)
+        keep = keep_mask(x.shape, self.probability)
+        scale = x.dtype.type(1.0 / self.probability)
+        mask = self._mask if _fits(self._mask, x) else np.empty(x.shape, dtype=x.dtype)
+        out = np.empty_like(x)
+
+        def scaled_mask_and_output(rows: slice) -> None:
+            np.multiply(keep[rows], scale, out=mask[rows])  # 1/p where kept, 0 elsewhere
+            np.multiply(x[rows], mask[rows], out=out[rows])
+
+        over_rows(scaled_mask_and_output, len(x), x.size)
+        self._mask = mask
+        return out
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         error = check_error(self, error_tensor, self._shape)
         if self._mask is None:
             return error
-        if error.dtype == self._mask.dtype:
-            return np.multiply(error, self._mask)
-        # an error in another float dtype than the input: scale in the error's own dtype
-        out = np.multiply(error, error.dtype.type(1.0 / self.probability))
-        out *= self._mask != 0
+        mask = self._mask
+        if error.dtype != mask.dtype:  # an error in another float dtype: scale in the error's own dtype
+            out = np.multiply(error, error.dtype.type(1.0 / self.probability))
+            out *= mask != 0
+            return out
+        out = np.empty_like(error)
+        over_rows(lambda rows: np.multiply(error[rows], mask[rows], out=out[rows]), len(error), error.size)
         return out
 
     def __repr__(self) -> str:

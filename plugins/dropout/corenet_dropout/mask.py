@@ -60,15 +60,3 @@ def keep_mask(shape: tuple[int, ...], probability: float) -> np.ndarray:
         if tied.size:
             keep[tied] = np.random.random_sample(tied.size) < fraction
     return keep.reshape(shape)
-
-
-def scaled_keep_mask(shape: tuple[int, ...], probability: float, dtype: np.dtype,
-                     out: np.ndarray | None = None) -> np.ndarray:
-    """Float mask of ``shape`` in ``dtype``: ``1 / probability`` where a unit is kept, 0 elsewhere.
-
-    The keep decisions are :func:`keep_mask`'s; ``1 / probability`` is rounded to
-    ``dtype`` once, so ``x * mask`` equals ``x * (1 / probability)`` at kept units.
-    ``out`` (shape and dtype as asked) is filled instead of a new array.
-    """
-    dtype = np.dtype(dtype)
-    return np.multiply(keep_mask(shape, probability), dtype.type(1.0 / probability), out=out, dtype=dtype)
