@@ -5,10 +5,10 @@ anything with trailing axes (an image (b, c, y, x) is viewed as (b, c, y*x), a
 reshape that copies nothing for a contiguous input). Per-channel statistics
 reduce over every axis but 1, with sums accumulated in float64. Per-channel
 coefficients are expanded to (c,) or (c, n) so each elementwise step is one
-contiguous NumPy operation broadcast over the batch. Elementwise chains of
-several steps run block by block over the batch axis (:func:`row_blocks`), so
-each block stays in the CPU cache from the first step to the last instead of
-every step streaming the whole tensor through memory.
+contiguous NumPy operation broadcast over the batch. A chain of such steps on
+the same elements (the forward output, the input gradient) runs block by block
+over the batch axis (:func:`row_blocks`), so each block stays in the CPU cache
+from the chain's first step to its last.
 
 With x̂ = (x − μ)·s, s = 1/√(σ² + ε), and m values per channel:
   forward          y  = γ·x̂ + β                       = x·(γs) + (β − μγs)
@@ -27,7 +27,7 @@ EPSILON = 1e-11
 #: variance recomputed from centred data (the one-pass E[x²] − μ² would lose digits).
 _ILL_CONDITIONED = 1e4
 
-#: Elements per block of an elementwise chain: a few float64 blocks fit in a 2 MiB L2 cache.
+#: Elements per block of an elementwise chain: the blocks one chain touches fit in a 2 MiB L2 cache.
 BLOCK_ELEMENTS = 1 << 15
 
 
@@ -52,16 +52,15 @@ def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum(f"{s},{s}->c", a, b, dtype=np.float64)
 
 
-def channel_sums(a: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (Σ a, Σ a·b) over batch (and positions), float64, each (c,); ``b`` defaults to ``a``."""
-    return channel_sum(a), channel_dot(a, a if b is None else b)
-
-
 def row_blocks(view: np.ndarray) -> list[slice]:
-    """Consecutive slices of the batch axis of about :data:`BLOCK_ELEMENTS` elements each (at least one row)."""
+    """Slices of the batch axis with about :data:`BLOCK_ELEMENTS` elements each (at least one row), last first.
+
+    Going from the end of the batch to its start reuses what the pass just before
+    (the per-channel sums, which read front to back) left in the cache.
+    """
     rows = len(view)
-    step = max(1, BLOCK_ELEMENTS // max(1, view.size // rows))
-    return [slice(start, start + step) for start in range(0, rows, step)]
+    step = max(1, BLOCK_ELEMENTS // max(1, view.size // max(1, rows)))
+    return [slice(start, start + step) for start in reversed(range(0, rows, step))]
 
 
 def expand(coefficients: np.ndarray, view: np.ndarray) -> np.ndarray:
@@ -82,40 +81,34 @@ def batch_moments(view: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     variance and the backward sums are computed without cancellation.
     """
     count = view.size // view.shape[1]
-    total, total_squares = channel_sums(view)
-    mean = total / count
-    var = total_squares / count - mean * mean
+    mean = channel_sum(view) / count
+    var = channel_dot(view, view) / count - mean * mean
     if not np.all(mean * mean <= _ILL_CONDITIONED * var):
         data = view - expand(mean, view)
-        total, total_squares = channel_sums(data)
-        data_mean = total / count
-        var = total_squares / count - data_mean * data_mean
+        data_mean = channel_sum(data) / count
+        var = channel_dot(data, data) / count - data_mean * data_mean
         return data, data_mean, mean + data_mean, np.maximum(var, 0.0)
     return view, mean, mean, var
 
 
 def normalize(data: np.ndarray, data_mean: np.ndarray, scale: np.ndarray,
               gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """γ·(data − data_mean)·scale + β per channel: a new array, two NumPy steps per half batch."""
+    """γ·(data − data_mean)·scale + β per channel: a new array, two NumPy steps per block of rows."""
     factor = gamma * scale
     slope, offset = expand(factor, data), expand(beta - data_mean * factor, data)
     out = np.empty(data.shape, dtype=data.dtype)
-
-    def affine(rows: slice) -> None:
-        part = out[rows]
-        np.multiply(data[rows], slope, out=part)
-        part += offset
-
     for rows in row_blocks(data):
-        affine(rows)
+        block = out[rows]
+        np.multiply(data[rows], slope, out=block)
+        block += offset
     return out
 
 
 def parameter_gradients(error: np.ndarray, data: np.ndarray, data_mean: np.ndarray,
                         scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(∂γ, ∂β) = (Σ E·x̂, Σ E) per channel, float64, with x̂ = (data − data_mean)·scale."""
-    gradient_bias, error_dot_data = channel_sums(error, data)
-    gradient_weights = (error_dot_data - data_mean * gradient_bias) * scale
+    gradient_bias = channel_sum(error)
+    gradient_weights = (channel_dot(error, data) - data_mean * gradient_bias) * scale
     return gradient_weights, gradient_bias
 
 
@@ -124,23 +117,19 @@ def input_gradient(error: np.ndarray, data: np.ndarray, data_mean: np.ndarray, s
     """Training-mode ∂x = γs·(E − ∂β/m − x̂·∂γ/m), with x̂ = (data − data_mean)·s.
 
     Rewritten as γs·(E − (a·data + c)) with a = s·∂γ/m and c = ∂β/m − a·data_mean,
-    four NumPy steps per half batch and one new array.
+    four NumPy steps per block of rows and one new array.
     """
     count = error.size // error.shape[1]
     slope = scale * gradient_weights / count
     offset = gradient_bias / count - slope * data_mean
-    slope, offset, factor = (expand(v, data) for v in (slope, offset, gamma * scale))
+    slope, offset, factor = (expand(value, data) for value in (slope, offset, gamma * scale))
     gradient = np.empty(data.shape, dtype=data.dtype)
-
-    def rows_gradient(rows: slice) -> None:
-        part = gradient[rows]
-        np.multiply(data[rows], slope, out=part)
-        part += offset
-        np.subtract(error[rows], part, out=part)
-        part *= factor
-
     for rows in row_blocks(data):
-        rows_gradient(rows)
+        block = gradient[rows]
+        np.multiply(data[rows], slope, out=block)
+        block += offset
+        np.subtract(error[rows], block, out=block)
+        block *= factor
     return gradient
 
 

@@ -62,6 +62,65 @@ class TestDropout:
         assert mask.shape == (3, 4, 5) and mask.dtype == bool
         assert keep_mask((2, 3), 1.0).all()
 
+    @pytest.mark.parametrize("bits", [1, 2, 4, 8])
+    def test_random_codes_are_uniform(self, bits):
+        from corenet_dropout.mask import random_codes
+
+        count = 100_003  # not a multiple of the codes per byte
+        codes = random_codes(count, bits)
+        assert codes.shape == (count,) and codes.dtype == np.uint8
+        frequencies = np.bincount(codes, minlength=1 << bits)
+        assert frequencies.size == 1 << bits  # no code above 2**bits - 1
+        expected = count / (1 << bits)
+        chi_square = np.sum((frequencies - expected) ** 2 / expected)
+        degrees = (1 << bits) - 1
+        assert chi_square < degrees + 10 * np.sqrt(2 * degrees) + 10  # far in the tail (seeded anyway)
+
+    @pytest.mark.parametrize("probability, bits", [(0.5, 1), (0.25, 2), (0.75, 2), (0.0625, 4), (0.8, 8)])
+    def test_dyadic_probabilities_use_fewer_random_bits(self, probability, bits):
+        from corenet_dropout.mask import code_bits
+
+        assert code_bits(probability) == bits
+        kept = np.count_nonzero(keep_mask((1000, 1000), probability)) / 1e6
+        assert kept == pytest.approx(probability, abs=5 * np.sqrt(probability * (1 - probability) / 1e6))
+
+    def test_two_threads_give_the_same_bits_as_one(self, monkeypatch):
+        from corenet_dropout import parallel
+
+        x = np.random.standard_normal((512, 300))  # above parallel.MIN_SPLIT
+        error = np.random.standard_normal(x.shape)
+        results = []
+        for threads in (1, 2):
+            monkeypatch.setattr(parallel, "THREADS", threads)
+            layer = Dropout(0.5)
+            np.random.seed(5)
+            results.append((layer.forward(x), layer.backward(error)))
+        for got, expected in zip(results[1], results[0]):
+            np.testing.assert_array_equal(got, expected)
+        kept = results[0][0] != 0
+        np.testing.assert_array_equal(results[0][0][kept], x[kept] * 2.0)
+
+    def test_a_later_forward_leaves_earlier_outputs_alone(self):
+        layer = Dropout(0.5)
+        x = np.random.standard_normal((20, 10)) + 3.0
+        first = layer.forward(x)
+        saved = first.copy()
+        first_gradient = layer.backward(np.ones_like(x))
+        layer.forward(x)  # refills the layer's private mask buffer
+        layer.backward(np.ones_like(x))
+        np.testing.assert_array_equal(first, saved)
+        np.testing.assert_array_equal(first_gradient, (saved != 0) * 2.0)
+
+    def test_backward_in_another_dtype_scales_in_the_error_dtype(self):
+        layer = Dropout(0.3)
+        output = layer.forward(np.ones((40, 25)))
+        error = np.random.standard_normal((40, 25)).astype(np.float32)
+        gradient = layer.backward(error)
+        assert gradient.dtype == np.float32
+        kept = output != 0
+        np.testing.assert_array_equal(gradient[kept], error[kept] * np.float32(1 / 0.3))
+        np.testing.assert_array_equal(gradient[~kept], 0.0)
+
     def test_every_forward_draws_a_new_mask(self):
         layer = Dropout(0.5)
         first = layer.forward(np.ones((50, 40)))
