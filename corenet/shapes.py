@@ -98,3 +98,12 @@ def check_error(layer: object, error_tensor, expected_shape: tuple[int, ...] | N
     if _check_nan:
         check_finite(describe(layer), array, "error tensor")
     return array
+
+
+def positive_int(name: str, value, owner: str | None = None) -> int:
+    """``value`` as an int >= 1; bools, non-integers and values < 1 raise a ValueError naming
+    the argument (prefixed by ``owner``, e.g. the layer's class name, when given)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        prefix = f"{owner}: " if owner else ""
+        raise ValueError(f"{prefix}{name} must be a positive integer, got {value!r}")
+    return int(value)

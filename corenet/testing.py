@@ -31,6 +31,20 @@ class L2Loss:
         return self._difference
 
 
+class ReferenceL2:
+    """A minimal L2 regularizer (gradient alpha * w, norm alpha * sum(w^2)) for core tests
+    that must not depend on the reg_l1l2 plugin being installed."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def calculate_gradient(self, weights: np.ndarray) -> np.ndarray:
+        return self.alpha * np.asarray(weights)
+
+    def norm(self, weights: np.ndarray) -> float:
+        return float(self.alpha * np.sum(np.square(weights)))
+
+
 def _loss(layers: Sequence, input_tensor: np.ndarray, label_tensor: np.ndarray, seed: int | None) -> float:
     if seed is not None:
         np.random.seed(seed)

@@ -18,20 +18,7 @@ from corenet.layers.fully_connected import FullyConnected
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
-from corenet.testing import calculate_accuracy
-
-
-class LocalL2:
-    """A tiny L2 regularizer (the reg_l1l2 plugin may not be installed)."""
-
-    def __init__(self, alpha: float) -> None:
-        self.alpha = alpha
-
-    def calculate_gradient(self, weights):
-        return self.alpha * np.asarray(weights)
-
-    def norm(self, weights) -> float:
-        return float(self.alpha * np.sum(np.square(weights)))
+from corenet.testing import ReferenceL2, calculate_accuracy
 
 
 class FixedData:
@@ -116,11 +103,11 @@ class TestNeuralNetwork:
 
     def test_append_layer_copies_carry_the_regularizer(self):
         optimizer = Sgd(0.1)
-        optimizer.add_regularizer(LocalL2(0.5))
+        optimizer.add_regularizer(ReferenceL2(0.5))
         net = NeuralNetwork(optimizer, Xavier(), Constant(0.1))
         layer = FullyConnected(2, 2)
         net.append_layer(layer)
-        assert isinstance(layer.optimizer.regularizer, LocalL2)
+        assert isinstance(layer.optimizer.regularizer, ReferenceL2)
         assert layer.optimizer.regularizer.alpha == 0.5
 
     def test_append_layer_initializes_trainable_layers(self):
@@ -179,7 +166,7 @@ class TestNeuralNetwork:
 
     def test_forward_adds_the_regularization_loss(self):
         optimizer = Sgd(1e-2)
-        optimizer.add_regularizer(LocalL2(0.25))
+        optimizer.add_regularizer(ReferenceL2(0.25))
         data = fixed_batch()
         net, plain = small_net(optimizer, data), small_net(Sgd(1e-2), data)
         for source, target in zip(net.layers, plain.layers):
@@ -252,7 +239,7 @@ class TestNeuralNetwork:
             np.random.seed(3)
             optimizer = SgdWithMomentum(1e-2, 0.9)
             if alpha:
-                optimizer.add_regularizer(LocalL2(alpha))
+                optimizer.add_regularizer(ReferenceL2(alpha))
             net = small_net(optimizer, weights_initializer=UniformRandom())
             net.train(60)
             return sum(float(np.sum(layer.weights**2)) for layer in net.layers if layer.trainable)

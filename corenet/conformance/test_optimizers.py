@@ -8,19 +8,7 @@ import numpy as np
 import pytest
 
 from corenet.optimizers import Adam, Optimizer, Sgd, SgdWithMomentum
-
-
-class LocalL2:
-    """A tiny L2 regularizer (the reg_l1l2 plugin may not be installed): alpha * w, alpha * sum(w^2)."""
-
-    def __init__(self, alpha: float) -> None:
-        self.alpha = alpha
-
-    def calculate_gradient(self, weights):
-        return self.alpha * np.asarray(weights)
-
-    def norm(self, weights) -> float:
-        return float(self.alpha * np.sum(np.square(weights)))
+from corenet.testing import ReferenceL2
 
 
 def quadratic_gradient(weights: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -126,7 +114,7 @@ class TestOptimizers:
     )
     def test_float32_stays_float32(self, make):
         optimizer = make()
-        optimizer.add_regularizer(LocalL2(0.01))
+        optimizer.add_regularizer(ReferenceL2(0.01))
         weights = self.weights.astype(np.float32)
         for _ in range(3):
             weights = optimizer.calculate_update(weights, np.ones_like(weights))
@@ -141,7 +129,7 @@ class TestOptimizers:
         weights = np.ones((4, 5))
         weights[[0, 1, 2, 3], [0, 2, 4, 1]] = -1.0
         optimizer = Sgd(2.0)
-        optimizer.add_regularizer(LocalL2(2.0))
+        optimizer.add_regularizer(ReferenceL2(2.0))
         updated = optimizer.calculate_update(weights, np.full((4, 5), 2.0))
         np.testing.assert_allclose(updated[weights == 1.0], -7.0)
         np.testing.assert_allclose(updated[weights == -1.0], -1.0)
@@ -153,7 +141,7 @@ class TestOptimizers:
     )
     def test_shrinkage_is_computed_on_the_weights_before_the_step(self, make):
         plain, regularized = make(), make()
-        regularized.add_regularizer(LocalL2(0.5))
+        regularized.add_regularizer(ReferenceL2(0.5))
         w = self.weights
         for _ in range(3):
             g = quadratic_gradient(w, self.target)
@@ -193,7 +181,7 @@ class TestOptimizers:
     def test_sgd_with_l2_matches_torch_weight_decay(self):
         torch = pytest.importorskip("torch")
         optimizer = Sgd(0.05)
-        optimizer.add_regularizer(LocalL2(0.2))
+        optimizer.add_regularizer(ReferenceL2(0.2))
         ours = run_corenet(optimizer, self.weights, self.target, 10)
         theirs = run_torch(torch, lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.2),
                            self.weights, self.target, 10)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from corenet.dtype import get_default_dtype
+from corenet.shapes import positive_int
 
 
 def check_batch_size(batch_size) -> int:
     """Return ``batch_size`` as an int, refusing bools, non-integers and values < 1."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return positive_int("batch_size", batch_size)
 
 
 def one_hot(labels: np.ndarray, classes: int, dtype=None) -> np.ndarray:

@@ -33,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from corenet.base import TrainableLayer
 from corenet.dtype import get_default_dtype
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, check_size, describe
+from corenet.shapes import check_error, check_input, check_size, describe, positive_int
 
 
 class Conv(TrainableLayer):
@@ -48,7 +48,7 @@ class Conv(TrainableLayer):
     def __init__(self, stride_shape, convolution_shape, num_kernels: int) -> None:
         super().__init__()
         self.convolution_shape = _convolution_shape(convolution_shape)
-        self.num_kernels = _positive_int("num_kernels", num_kernels)
+        self.num_kernels = positive_int("num_kernels", num_kernels)
         self.stride_shape = _stride_shape(stride_shape, len(self.convolution_shape) - 1)
         dtype = get_default_dtype()
         self.weights = np.random.uniform(0.0, 1.0, self.weights_shape).astype(dtype, copy=False)
@@ -276,16 +276,11 @@ def _small_ufunc_buffer():
         np.setbufsize(previous)
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
 
 def _convolution_shape(value) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) not in (2, 3):
         raise ValueError(f"convolution_shape must be (channels, m) for 1-D or (channels, m, n) for 2-D, got {value!r}")
-    return tuple(_positive_int("convolution_shape entries", entry) for entry in value)
+    return tuple(positive_int("convolution_shape entries", entry) for entry in value)
 
 
 def _stride_shape(value, spatial_dims: int) -> tuple[int, ...]:
@@ -297,5 +292,5 @@ def _stride_shape(value, spatial_dims: int) -> tuple[int, ...]:
             f"stride_shape must be an int or a list/tuple of {allowed} for a {spatial_dims}-D "
             f"convolution, got {value!r}"
         )
-    strides = tuple(_positive_int("stride_shape entries", entry) for entry in entries)
+    strides = tuple(positive_int("stride_shape entries", entry) for entry in entries)
     return strides * spatial_dims if len(strides) == 1 else strides

@@ -7,7 +7,7 @@ import numpy as np
 from corenet.base import TrainableLayer
 from corenet.dtype import as_float_array, get_default_dtype
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, check_size
+from corenet.shapes import check_error, check_input, check_size, positive_int
 
 
 class FullyConnected(TrainableLayer):
@@ -18,8 +18,8 @@ class FullyConnected(TrainableLayer):
 
     def __init__(self, input_size: int, output_size: int) -> None:
         super().__init__()
-        self.input_size = _positive_int("input_size", input_size)
-        self.output_size = _positive_int("output_size", output_size)
+        self.input_size = positive_int("input_size", input_size)
+        self.output_size = positive_int("output_size", output_size)
         self.weights = np.random.uniform(0.0, 1.0, (self.input_size + 1, self.output_size)).astype(
             get_default_dtype(), copy=False
         )
@@ -78,8 +78,3 @@ _HINTS = {
     **{ndim: "; put a Flatten layer before it to feed images or feature maps" for ndim in (3, 4, 5)},
 }
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -17,7 +17,7 @@ import numpy as np
 from corenet.base import TrainableLayer
 from corenet.dtype import get_default_dtype
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, check_size
+from corenet.shapes import check_error, check_input, check_size, positive_int
 from corenet_batchnorm import functional as F
 
 
@@ -34,9 +34,7 @@ class BatchNormalization(TrainableLayer):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels <= 0:
-            raise ValueError(f"BatchNormalization: channels must be a positive integer, got {channels!r}")
-        self.channels = int(channels)
+        self.channels = positive_int("channels", channels, "BatchNormalization")
         self.weights = self.bias = None
         self.initialize(None, None)
         self.gradient_weights = None

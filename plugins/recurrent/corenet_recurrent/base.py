@@ -15,15 +15,13 @@ import numpy as np
 from corenet.base import TrainableLayer
 from corenet.dtype import get_default_dtype
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, check_size
+from corenet.shapes import check_error, check_input, check_size, positive_int
 from corenet_recurrent.activations import sigmoid
 
 
 def positive_size(layer_name: str, name: str, value) -> int:
     """``value`` as a positive int, else a ValueError naming the layer and the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{layer_name}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(name, value, layer_name)
 
 
 class RecurrentLayer(TrainableLayer):
