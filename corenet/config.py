@@ -52,10 +52,13 @@ DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant"
 DEFAULT_BATCH_SIZE = 64
 _COMPONENT_SECTIONS = ("data", "optimizer", "regularizer", "weights_initializer", "bias_initializer", "loss")
 #: names the course's plugins provide -> the distribution to install when one is missing
+#: component name -> (distribution, its folder under plugins/ in a corenet checkout)
 PLUGIN_HINTS = {
-    "L1_Regularizer": "corenet-reg-l1l2", "L2_Regularizer": "corenet-reg-l1l2", "Dropout": "corenet-dropout",
-    "BatchNormalization": "corenet-batchnorm", "TanH": "corenet-recurrent", "Sigmoid": "corenet-recurrent",
-    "RNN": "corenet-recurrent", "LSTM": "corenet-recurrent", "LeNet": "corenet-lenet",
+    "L1_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"), "L2_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"),
+    "Dropout": ("corenet-dropout", "dropout"), "BatchNormalization": ("corenet-batchnorm", "batchnorm"),
+    "TanH": ("corenet-recurrent", "recurrent"), "Sigmoid": ("corenet-recurrent", "recurrent"),
+    "RNN": ("corenet-recurrent", "recurrent"), "LSTM": ("corenet-recurrent", "recurrent"),
+    "LeNet": ("corenet-lenet", "lenet"),
 }
 
 
@@ -369,8 +372,9 @@ class _Checker:
         except RegistryError as exc:
             hint = _did_you_mean(name, getattr(self.registry, kind))
             if name in PLUGIN_HINTS:
-                plugin = PLUGIN_HINTS[name]
-                hint = f" ({name} comes with the plugin {plugin}: corenet install {plugin})"
+                plugin, folder = PLUGIN_HINTS[name]
+                hint = (f" ({name} comes with the plugin {plugin}: in a corenet checkout, "
+                        f"corenet install ./plugins/{folder})")
             raise self.fail(name_path, f"{exc}{hint}") from None
         args = spec.get("args") or {}
         args_path = f"{prefix or path}.args"

@@ -247,7 +247,7 @@ def test_missing_plugin_is_named(monkeypatch):
     with pytest.raises(ConfigError) as info:
         load_config("digits")
     assert "network.layers[5].name: unknown layer 'Dropout'" in str(info.value)
-    assert "corenet install corenet-dropout" in str(info.value)
+    assert "corenet-dropout: in a corenet checkout, corenet install ./plugins/dropout" in str(info.value)
 
 
 def test_override_into_a_bare_name(tmp_path):
