@@ -99,7 +99,9 @@ def _pip(args: list[str]) -> None:
 
 @app.command("install")
 def install(
-    names: list[str] = typer.Argument(..., help="Distributions or paths, e.g. corenet-dropout ./plugins/lenet"),
+    names: list[str] = typer.Argument(
+        ..., help="Plugin folders, wheels or distribution names, e.g. ./plugins/dropout ./plugins/lenet"
+    ),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
 ) -> None:
@@ -232,7 +234,7 @@ def train(
         None, "--seed", min=0, help="Seed for NumPy's global generator: one seed, the same run bit for bit."
     ),
     iterations: int | None = typer.Option(None, "--iterations", "-n", min=1, help="Train this many batches."),
-    epochs: float | None = typer.Option(None, "--epochs", min=0.0, help="Train this many epochs."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Train this many epochs (> 0, e.g. 2.5)."),
     batch_size: int | None = typer.Option(None, "--batch-size", "-b", min=1, help="Override the batch size."),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", "-o",

@@ -62,6 +62,14 @@ PLUGIN_HINTS = {
 }
 
 
+def plugin_hint(name: str) -> str | None:
+    """How to get ``name`` when a course plugin provides it (None for other names)."""
+    if name not in PLUGIN_HINTS:
+        return None
+    plugin, folder = PLUGIN_HINTS[name]
+    return f"{name} comes with the plugin {plugin}: in a corenet checkout, corenet install ./plugins/{folder}"
+
+
 class ConfigError(CorenetError, ValueError):
     """A config file is missing, unreadable or describes something corenet cannot build."""
 
@@ -183,7 +191,6 @@ class Config:
     checkpoint: str | None = None
     checkpoint_every: int | None = None
     description: str = ""
-    raw: dict = field(default_factory=dict)
 
 
 def load_config(
@@ -226,7 +233,7 @@ def parse_config(raw: dict, name: str = "config", source: str = "config") -> Con
 
     checker = _Checker(get_registry(), source)
     checker.keys(raw, TOP_KEYS, "", required=("data", "network"))
-    config = Config(name=name, source=source, seed=0, dtype=None, data=None, raw=raw)  # type: ignore[arg-type]
+    config = Config(name=name, source=source, seed=0, dtype=None, data=None)  # type: ignore[arg-type]
     config.description = checker.typed(raw.get("description", ""), str, "description")
     config.seed = checker.integer(raw.get("seed", 0), "seed", minimum=0)
     if raw.get("dtype") is not None:
@@ -370,11 +377,8 @@ class _Checker:
         try:
             factory = self.registry.get(kind, name)
         except RegistryError as exc:
-            hint = _did_you_mean(name, getattr(self.registry, kind))
-            if name in PLUGIN_HINTS:
-                plugin, folder = PLUGIN_HINTS[name]
-                hint = (f" ({name} comes with the plugin {plugin}: in a corenet checkout, "
-                        f"corenet install ./plugins/{folder})")
+            hint = plugin_hint(name)
+            hint = f" ({hint})" if hint else _did_you_mean(name, getattr(self.registry, kind))
             raise self.fail(name_path, f"{exc}{hint}") from None
         args = spec.get("args") or {}
         args_path = f"{prefix or path}.args"

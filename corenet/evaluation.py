@@ -11,8 +11,12 @@ import numpy as np
 class Evaluation:
     """``confusion[i, j]``: samples of true class i predicted as class j."""
 
-    accuracy: float
     confusion: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of samples predicted correctly (the confusion matrix's trace over its sum)."""
+        return float(np.trace(self.confusion) / self.confusion.sum())
 
     @property
     def count(self) -> int:
@@ -45,4 +49,4 @@ def evaluate(net, inputs: np.ndarray, labels: np.ndarray, batch_size: int = 500)
     truth = np.argmax(labels, axis=1)
     guess = np.argmax(prediction, axis=1)
     confusion = np.bincount(truth * classes + guess, minlength=classes * classes).reshape(classes, classes)
-    return Evaluation(float(np.mean(truth == guess)), confusion)
+    return Evaluation(confusion)

@@ -31,9 +31,11 @@ class CrossEntropyLoss:
         prediction = as_float_array(prediction_tensor, "CrossEntropyLoss: prediction")
         label = as_float_array(label_tensor, "CrossEntropyLoss: label")
         if prediction.shape != label.shape:
+            indices = label.ndim == 1 and prediction.ndim == 2 and label.shape[0] == prediction.shape[0]
+            hint = "; the labels look like class indices: give one-hot rows of shape (batch, classes)"
             raise ShapeError(
                 f"CrossEntropyLoss: prediction shape {prediction.shape} differs from label shape "
-                f"{label.shape}"
+                f"{label.shape}{hint if indices else ''}"
             )
         check_finite("CrossEntropyLoss", prediction, "prediction")
         check_finite("CrossEntropyLoss", label, "label")

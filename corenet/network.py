@@ -189,9 +189,7 @@ class NeuralNetwork:
         The copies keep the network's state untouched; NumPy's global generator is
         restored afterwards, so a seeded run stays reproducible.
         """
-        tensor = self._input_tensor
-        if tensor is None:
-            tensor = getattr(self.data_layer, "last_input", None)
+        tensor = self._input_tensor  # set by forward(), which train() has just run
         if tensor is None:
             return "the last input batch is unknown"
         state = np.random.get_state()

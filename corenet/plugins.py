@@ -25,7 +25,7 @@ from corenet.errors import PluginError, RegistryError
 ENTRY_POINT_GROUP = "corenet"
 LOAD_ENV = "CORENET_LOAD_PLUGINS"
 
-#: registry attribute -> (hook name, what a registered object must be)
+#: registry attribute -> the hook that registers that kind
 KINDS: dict[str, str] = {
     "layers": "corenet_register_layers",
     "optimizers": "corenet_register_optimizers",

@@ -15,16 +15,16 @@ def training_progress(total: int, description: str = "training") -> Iterator[Cal
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("loss {task.fields[loss]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(description, total=total, loss=float("nan"))
+        task = progress.add_task(description, total=total, loss="-")  # no loss before the first step
         smoothed: list[float] = []
 
         def callback(iteration: int, loss: float) -> None:
             value = loss if not smoothed else 0.95 * smoothed[0] + 0.05 * loss
             smoothed[:] = [value]
-            progress.update(task, advance=1, loss=value)
+            progress.update(task, advance=1, loss=f"{value:.4f}")
 
         yield callback

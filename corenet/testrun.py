@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from corenet.plugins import TestGroup
@@ -17,7 +17,6 @@ class GroupResult:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
-    nodeids: set[str] = field(default_factory=set)
 
     @property
     def status(self) -> str:
@@ -44,7 +43,6 @@ class _GroupCollector:
             name = self._by_file.get(str(Path(str(item.path)).resolve()))
             if name is not None:
                 self._group_of[item.nodeid] = name
-                self.results[name].nodeids.add(item.nodeid)
 
     def pytest_runtest_logreport(self, report) -> None:
         name = self._group_of.get(report.nodeid)

@@ -149,6 +149,8 @@ def _train(net, run: TrainingRun, step, config: Config) -> None:
         net.train(run.iterations, callback=step)
     except ShapeError as exc:
         raise ConfigError(f"{config.source}: {_locate(str(exc), config)}") from exc
+    except ValueError as exc:  # e.g. the loss refusing raw scores: a config without SoftMax
+        raise ConfigError(f"{config.source}: {exc}") from exc
 
 
 def _locate(message: str, config: Config) -> str:

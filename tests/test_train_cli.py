@@ -90,6 +90,21 @@ def test_bad_config_exits_2_with_the_key_path(tmp_path):
     assert "did you mean 'FullyConnected'" in result.stderr
 
 
+def test_config_without_softmax_exits_2_with_the_loss_message(tmp_path):
+    path = tmp_path / "nosoftmax.yaml"
+    path.write_text(textwrap.dedent("""
+        data: {name: iris}
+        network:
+          optimizer: {name: Sgd, args: {learning_rate: 1.0e-3}}
+          layers: [{name: FullyConnected, args: {input_size: 4, output_size: 3}}]
+        training: {iterations: 5}
+    """))
+    result = corenet("train", path, "-q", "--no-checkpoint")
+    assert result.exit_code == 2, result.output
+    assert "nosoftmax.yaml: CrossEntropyLoss: predictions must be probabilities" in result.stderr
+    assert "is the SoftMax layer missing" in result.stderr
+
+
 def test_plot_writes_a_png_atomically(tmp_path):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "loss.png"

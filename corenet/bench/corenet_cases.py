@@ -45,7 +45,7 @@ class FixedBatch:
     """A data layer that returns the same (input, one-hot label) batch every time."""
 
     def __init__(self, inputs: np.ndarray, labels: np.ndarray) -> None:
-        self.inputs, self.labels, self.last_input = inputs, labels, inputs
+        self.inputs, self.labels = inputs, labels
 
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         return self.inputs, self.labels
@@ -59,10 +59,12 @@ def build(key: str, dtype: str, registry) -> Case:
         return _BUILDERS[key](np_dtype, registry)
 
 
-def _need(registry, kind: str, name: str, distribution: str):
+def _need(registry, kind: str, name: str):
     table = getattr(registry, kind)
     if name not in table:
-        raise Skip(f"{name} is not installed (pip install {distribution})")
+        from corenet.config import plugin_hint
+
+        raise Skip(f"{name} is not installed ({plugin_hint(name) or 'no installed plugin registers it'})")
     return table[name]
 
 
@@ -129,7 +131,7 @@ def _lenet_standin(registry):
     """The LeNet of API.md from registered components, for when corenet-lenet is not installed."""
     from corenet.network import NeuralNetwork
 
-    l2 = _need(registry, "regularizers", "L2_Regularizer", "corenet-lenet or corenet-reg-l1l2")
+    l2 = _need(registry, "regularizers", "L2_Regularizer")
     layers, he = registry.layers, registry.initializers["He"]
     optimizer = registry.optimizers["Adam"](5e-4, 0.9, 0.999)
     optimizer.add_regularizer(l2(4e-4))
@@ -149,7 +151,7 @@ def _lenet_standin(registry):
 
 def _recurrent(name: str):
     def builder(dtype: np.dtype, registry) -> Case:
-        cls = _need(registry, "layers", name, "corenet-recurrent")
+        cls = _need(registry, "layers", name)
         steps, inputs, hidden, outputs = wl.RNN_SIZES
         x = np.random.standard_normal((steps, inputs)).astype(dtype)
         return _layer_case(cls(inputs, hidden, outputs), x, _sgd(registry), _xavier(registry))
@@ -158,19 +160,19 @@ def _recurrent(name: str):
 
 
 def _batchnorm(dtype: np.dtype, registry) -> Case:
-    cls = _need(registry, "layers", "BatchNormalization", "corenet-batchnorm")
+    cls = _need(registry, "layers", "BatchNormalization")
     x = np.random.standard_normal(wl.BATCHNORM_SHAPE).astype(dtype)
     return _layer_case(cls(wl.BATCHNORM_SHAPE[1]), x, _sgd(registry))
 
 
 def _dropout(dtype: np.dtype, registry) -> Case:
-    cls = _need(registry, "layers", "Dropout", "corenet-dropout")
+    cls = _need(registry, "layers", "Dropout")
     x = np.random.standard_normal(wl.DROPOUT_SHAPE).astype(dtype)
     return _layer_case(cls(wl.DROPOUT_KEEP), x)
 
 
 def _conv(dtype: np.dtype, registry) -> Case:
-    cls = _need(registry, "layers", "Conv", "corenet")
+    cls = _need(registry, "layers", "Conv")
     x = np.random.standard_normal(wl.CONV_INPUT).astype(dtype)
     kernels, m, n = wl.CONV_KERNELS
     layer = cls((1, 1), (wl.CONV_INPUT[1], m, n), kernels)

@@ -113,6 +113,10 @@ class TestCrossEntropyLoss:
         with pytest.raises(ShapeError, match=r"CrossEntropyLoss.*\(2, 3\).*\(2, 4\)"):
             CrossEntropyLoss().forward(np.full((2, 3), 1 / 3), np.zeros((2, 4)))
 
+    def test_class_index_labels_get_a_one_hot_hint(self):
+        with pytest.raises(ShapeError, match=r"\(2, 3\) differs from label shape \(2,\); .*one-hot"):
+            CrossEntropyLoss().forward(np.full((2, 3), 1 / 3), np.array([0, 2]))
+
     def test_backward_before_forward(self):
         with pytest.raises(ShapeError, match="CrossEntropyLoss: backward called before forward"):
             CrossEntropyLoss().backward(np.zeros((2, 3)))

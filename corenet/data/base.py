@@ -61,7 +61,7 @@ class ArrayData:
 
     ``train_input``/``test_input`` are (n, ...) arrays, ``train_label``/``test_label``
     (n, classes) one-hot. ``last_input`` is the input of the latest ``next()``
-    (None before the first); the network re-runs it to name a failing layer.
+    (None before the first), e.g. to inspect a batch that made training fail.
     """
 
     def __init__(

@@ -6,6 +6,7 @@ import numpy as np
 
 from corenet.data.base import check_batch_size, one_hot
 from corenet.dtype import get_default_dtype
+from corenet.shapes import positive_int
 
 
 class RandomData:
@@ -18,13 +19,14 @@ class RandomData:
 
     def __init__(self, input_size, batch_size: int, categories: int) -> None:
         shape = (input_size,) if isinstance(input_size, (int, np.integer)) else tuple(input_size)
-        if not shape or not all(_is_positive_int(d) for d in shape):
+        try:
+            self.input_size = tuple(positive_int("input_size", d) for d in shape)
+        except ValueError:
+            self.input_size = ()
+        if not self.input_size:
             raise ValueError(f"input_size must be a positive int or a tuple of them, got {input_size!r}")
-        if not _is_positive_int(categories):
-            raise ValueError(f"categories must be a positive integer, got {categories!r}")
-        self.input_size = tuple(int(d) for d in shape)
         self.batch_size = check_batch_size(batch_size)
-        self.categories = int(categories)
+        self.categories = positive_int("categories", categories)
         self.last_input: np.ndarray | None = None
 
     def _draw(self) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +46,3 @@ class RandomData:
 
     def __repr__(self) -> str:
         return f"RandomData({self.input_size}, {self.batch_size}, {self.categories})"
-
-
-def _is_positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1

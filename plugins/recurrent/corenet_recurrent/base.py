@@ -19,11 +19,6 @@ from corenet.shapes import check_error, check_input, check_size, positive_int
 from corenet_recurrent.activations import sigmoid
 
 
-def positive_size(layer_name: str, name: str, value) -> int:
-    """``value`` as a positive int, else a ValueError naming the layer and the argument."""
-    return positive_int(name, value, layer_name)
-
-
 class RecurrentLayer(TrainableLayer):
     """Base of RNN and LSTM. Subclasses set ``gates`` and implement ``forward``/``backward``.
 
@@ -39,9 +34,9 @@ class RecurrentLayer(TrainableLayer):
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
         name = type(self).__name__
-        self.input_size = positive_size(name, "input_size", input_size)
-        self.hidden_size = positive_size(name, "hidden_size", hidden_size)
-        self.output_size = positive_size(name, "output_size", output_size)
+        self.input_size = positive_int("input_size", input_size, name)
+        self.hidden_size = positive_int("hidden_size", hidden_size, name)
+        self.output_size = positive_int("output_size", output_size, name)
         self._memorize = False
         # Default weights as PyTorch draws them: U(-1/sqrt(hidden), 1/sqrt(hidden)).
         bound = 1.0 / np.sqrt(self.hidden_size)

@@ -19,7 +19,7 @@ _DELAY = typer.Option("--delay", "-k", min=0, help="k: the target is the input k
 _EPOCHS = typer.Option("--epochs", "-e", min=1, help="Epochs (one fresh stream each).")
 _SEED = typer.Option("--seed", help="Seed for NumPy's global generator.")
 _HIDDEN = typer.Option("--hidden", min=1, help="Hidden state size.")
-_LR = typer.Option("--lr", min=0.0, help="Adam's initial learning rate (cosine decay to 1/20 of it).")
+_LR = typer.Option("--lr", help="Adam's initial learning rate, > 0 (cosine decay to 1/20 of it).")
 _STEPS = typer.Option("--steps-per-epoch", min=1, help="Length of each epoch's stream.")
 _CHUNK = typer.Option("--chunk", min=1, help="TBPTT chunk length (steps per forward/backward).")
 _TEST_STREAMS = typer.Option("--test-streams", min=1, help="Held-out streams for the accuracy.")
