@@ -82,7 +82,7 @@ class NeuralNetwork:
             try:
                 tensor = layer.forward(tensor)
             except ShapeError as exc:
-                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})") from exc
+                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})", index) from exc
         return tensor
 
     def regularization_loss(self) -> float:
@@ -152,7 +152,7 @@ class NeuralNetwork:
                 else:
                     error = layer.backward(error)
             except ShapeError as exc:
-                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})") from exc
+                raise _prefixed(exc, f"layer {index} ({type(layer).__name__})", index) from exc
 
     def train(self, iterations: int, callback=None) -> None:
         """Run ``iterations`` forward/backward steps in the training phase.
@@ -248,13 +248,17 @@ def _without_input_gradient(layer):
             del layer.needs_input_gradient
 
 
-def _prefixed(exc: ShapeError, where: str) -> ShapeError:
-    """The same kind of error (e.g. NonFiniteError) with ``where: `` in front of its message."""
+def _prefixed(exc: ShapeError, where: str, layer_index: int | None = None) -> ShapeError:
+    """The same kind of error (e.g. NonFiniteError) with ``where: `` in front of its message;
+    ``layer_index`` (None for the loss layer) is kept on the new error for callers such as configs."""
     message = f"{where}: {exc}"
     try:
-        return type(exc)(message)
+        prefixed = type(exc)(message)
     except TypeError:  # a subclass with its own constructor signature
-        return ShapeError(message)
+        prefixed = ShapeError(message)
+    prefixed.layer_index = layer_index
+    prefixed.layer_message = str(exc)
+    return prefixed
 
 
 def _non_finite(value) -> bool:

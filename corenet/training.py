@@ -7,7 +7,6 @@ any moment (Ctrl-C, a crash) leaves the last good checkpoint in place.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,16 +147,18 @@ def _train(net, run: TrainingRun, step, config: Config) -> None:
     try:
         net.train(run.iterations, callback=step)
     except ShapeError as exc:
-        raise ConfigError(f"{config.source}: {_locate(str(exc), config)}") from exc
+        raise ConfigError(f"{config.source}: {_locate(exc, config)}") from exc
     except ValueError as exc:  # e.g. the loss refusing raw scores: a config without SoftMax
         raise ConfigError(f"{config.source}: {exc}") from exc
 
 
-def _locate(message: str, config: Config) -> str:
-    """Prefix a network's 'layer 3 (Conv): ...' error with the config key of that layer."""
-    found = re.match(r"layer (\d+) \((\w+)\): ", message)
-    if not found:
-        return message
+def _locate(exc: ShapeError, config: Config) -> str:
+    """Name the config key of the layer a network's error came from (``exc.layer_index``)."""
+    index = getattr(exc, "layer_index", None)
+    if index is None:
+        return str(exc)
     if config.model is not None:
-        return f"network.model {config.model.name}, {message}"
-    return f"network.layers[{found.group(1)}] ({found.group(2)}): {message[found.end():]}"
+        return f"network.model {config.model.name}, {exc}"
+    layer = config.layers[index] if index < len(config.layers) else None
+    name = layer.name if layer is not None else "?"
+    return f"network.layers[{index}] ({name}): {exc.layer_message}"

@@ -105,6 +105,25 @@ def test_config_without_softmax_exits_2_with_the_loss_message(tmp_path):
     assert "is the SoftMax layer missing" in result.stderr
 
 
+def test_size_mismatch_between_layers_names_the_layer_key(tmp_path):
+    path = tmp_path / "mismatch.yaml"
+    path.write_text(textwrap.dedent("""
+        data: {name: iris}
+        network:
+          optimizer: {name: Sgd, args: {learning_rate: 1.0e-3}}
+          layers:
+            - {name: FullyConnected, args: {input_size: 4, output_size: 8}}
+            - ReLU
+            - {name: FullyConnected, args: {input_size: 7, output_size: 3}}
+            - SoftMax
+        training: {iterations: 5, batch_size: 8}
+    """))
+    result = corenet("train", path, "-q", "--no-checkpoint")
+    assert result.exit_code == 2, result.output
+    assert ("mismatch.yaml: network.layers[2] (FullyConnected): FullyConnected(7, 3) expects 7 input features "
+            "but got 8") in result.stderr
+
+
 def test_plot_writes_a_png_atomically(tmp_path):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "loss.png"
