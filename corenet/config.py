@@ -58,7 +58,7 @@ PLUGIN_HINTS = {
     "Dropout": ("corenet-dropout", "dropout"), "BatchNormalization": ("corenet-batchnorm", "batchnorm"),
     "TanH": ("corenet-recurrent", "recurrent"), "Sigmoid": ("corenet-recurrent", "recurrent"),
     "RNN": ("corenet-recurrent", "recurrent"), "LSTM": ("corenet-recurrent", "recurrent"),
-    "LeNet": ("corenet-lenet", "lenet"),
+    "LeNet": ("corenet-lenet", "lenet"), "lenet-mnist": ("corenet-lenet", "lenet"),
 }
 
 
@@ -142,9 +142,10 @@ def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, 
         return name, f"{name} ({entry})", entry.read_text(encoding="utf-8")
     if path.is_dir():
         raise ConfigError(f"{value}: is a folder; give a YAML config file or a config name")
+    hint = plugin_hint(name)
     raise ConfigError(
         f"no config file or named config {value!r}{_did_you_mean(name, configs)}; "
-        f"named configs: {', '.join(sorted(configs)) or '(none)'}"
+        f"named configs: {', '.join(sorted(configs)) or '(none)'}" + (f" ({hint})" if hint else "")
     )
 
 

@@ -255,3 +255,16 @@ def test_override_into_a_bare_name(tmp_path):
     config = load_config(write(tmp_path, text), {"data.args.path": "/some/folder", "training.batch_size": 8})
     assert config.data.name == "mnist" and config.data.args["path"] == "/some/folder"
     assert config.data.args["batch_size"] == 8
+
+
+def test_missing_plugin_config_names_the_plugin():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CORENET_LOAD_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "corenet", "train", "lenet-mnist", "-q"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "no config file or named config 'lenet-mnist'" in result.stderr
+    assert "comes with the plugin corenet-lenet" in result.stderr
