@@ -192,8 +192,6 @@ def _train_overrides(seed, iterations, epochs, batch_size) -> dict:
 
 
 def _load_train_config(config: str | None, data: Path | None, overrides: dict):
-    import inspect
-
     from corenet.config import load_config, parse_yaml, read_config_text
     from corenet.plugins import get_registry
 
@@ -201,8 +199,8 @@ def _load_train_config(config: str | None, data: Path | None, overrides: dict):
         name, source, text = read_config_text(config)
         spec = parse_yaml(text, source).get("data")
         dataset = spec.get("name") if isinstance(spec, dict) else spec
-        cls = get_registry().datasets.get(dataset) if isinstance(dataset, str) else None
-        if cls is not None and "path" not in inspect.signature(cls).parameters:
+        known = isinstance(dataset, str) and dataset in get_registry().datasets
+        if known and not _reads_files(dataset):  # unknown names are reported by load_config
             raise _fail(f"--data: the config {name!r} uses the data set {dataset!r}, which does not read "
                         f"files; --data PATH works with configs on file data sets (mnist)")
         overrides = {**overrides, "data.args.path": str(data)}
@@ -299,6 +297,16 @@ def train(
         typer.echo(f"checkpoint: {run.checkpoint}  (corenet evaluate {run.checkpoint})")
 
 
+def _reads_files(dataset: str) -> bool:
+    """Whether the registered data set ``dataset`` takes a ``path`` argument (e.g. mnist)."""
+    import inspect
+
+    from corenet.plugins import get_registry
+
+    cls = get_registry().datasets.get(dataset)
+    return cls is not None and "path" in inspect.signature(cls).parameters
+
+
 def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
     """The data layer to evaluate on: --data (a data set name or an MNIST folder), else the checkpoint's."""
     from corenet.config import data_component
@@ -310,7 +318,10 @@ def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
                         "--data FOLDER")
         name, args = saved["name"], dict(saved.get("args", {}))
     elif Path(data).is_dir():
+        # a folder replaces the path of a file data set the checkpoint used (keeping e.g. its split)
         name, args = "mnist", {"path": data}
+        if saved and _reads_files(saved["name"]):
+            name, args = saved["name"], {**saved.get("args", {}), "path": data}
     else:
         from corenet.plugins import get_registry
 
