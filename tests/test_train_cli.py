@@ -324,3 +324,18 @@ def test_unwritable_checkpoint_path_fails_before_training(tmp_path):
     result = corenet("train", "iris", "-q", "-o", tmp_path / "missing" / "x.ckpt")
     assert result.exit_code == 1 and "folder" in result.stderr and "does not exist" in result.stderr
     assert "test accuracy" not in result.stdout
+
+
+def test_evaluate_on_a_folder_keeps_the_checkpoints_data_arguments(mnist_folder, tmp_path):
+    config = tmp_path / "split.yaml"
+    config.write_text(textwrap.dedent("""
+        data: {name: mnist, args: {split: 50}}
+        network: {model: LeNet}
+        training: {iterations: 2, batch_size: 8}
+    """))
+    path = tmp_path / "split.ckpt"
+    result = corenet("train", config, "--data", mnist_folder, "-q", "-o", path)
+    assert result.exit_code == 0, result.output
+    assert "on 10 test samples" in result.stdout  # 60 images split at 50
+    report = json.loads(corenet("evaluate", path, "--data", mnist_folder, "--json").stdout)
+    assert report["count"] == 10  # the folder replaced the path; the split was kept
