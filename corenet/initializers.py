@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from corenet.dtype import get_default_dtype
+from corenet.shapes import real_number
 
 
 def _shape(owner: str, weights_shape) -> tuple[int, ...]:
@@ -29,22 +30,14 @@ def _shape(owner: str, weights_shape) -> tuple[int, ...]:
 
 def _fan(owner: str, name: str, value) -> float:
     """A fan-in/fan-out: a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
-    return float(value)
+    return real_number(name, value, owner, low=0.0, low_inclusive=False)
 
 
 class Constant:
     """Every entry equal to ``value`` (0.1 by default)."""
 
     def __init__(self, value: float = 0.1) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-            np.isfinite(value)
-        ):
-            raise ValueError(f"Constant: value must be a finite real number, got {value!r}")
-        self.value = float(value)
+        self.value = real_number("value", value, "Constant")
 
     def initialize(self, weights_shape, fan_in=None, fan_out=None) -> np.ndarray:
         return np.full(_shape("Constant", weights_shape), self.value, dtype=get_default_dtype())

@@ -10,34 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 from corenet.base import brief
+from corenet.shapes import real_number
 
 
-def _as_number(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    value = _as_number(name, value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return value
-
-
-def _check_rate(name: str, value: float) -> float:
-    value = _as_number(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return value
+def _check_rate(owner: str, name: str, value) -> float:
+    """A decay/momentum rate: a real number in [0, 1)."""
+    return real_number(name, value, owner, low=0.0, high=1.0, high_inclusive=False)
 
 
 class Optimizer:
     """Base optimizer: a learning rate and an optional regularizer."""
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
+        self.learning_rate = real_number("learning_rate", learning_rate, type(self).__name__,
+                                         low=0.0, low_inclusive=False)
         self.regularizer = None
 
     def add_regularizer(self, regularizer) -> None:
@@ -105,7 +91,7 @@ class SgdWithMomentum(Optimizer):
 
     def __init__(self, learning_rate: float, momentum_rate: float) -> None:
         super().__init__(learning_rate)
-        self.momentum_rate = _check_rate("momentum_rate", momentum_rate)
+        self.momentum_rate = _check_rate("SgdWithMomentum", "momentum_rate", momentum_rate)
         self.velocity = None
 
     def step(self, weight_tensor, gradient_tensor):
@@ -130,8 +116,8 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate: float, mu: float = 0.9, rho: float = 0.999) -> None:
         super().__init__(learning_rate)
-        self.mu = _check_rate("mu", mu)
-        self.rho = _check_rate("rho", rho)
+        self.mu = _check_rate("Adam", "mu", mu)
+        self.rho = _check_rate("Adam", "rho", rho)
         self.first_moment = None
         self.second_moment = None
         self.iteration = 0

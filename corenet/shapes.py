@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
 
 from corenet.dtype import as_float_array
@@ -107,3 +110,63 @@ def positive_int(name: str, value, owner: str | None = None) -> int:
         prefix = f"{owner}: " if owner else ""
         raise ValueError(f"{prefix}{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def real_number(name: str, value, owner: str | None = None, *, low: float | None = None,
+                high: float | None = None, low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+    """``value`` as a float: a finite real number within the optional bounds ``low``/``high``.
+
+    Bools, non-numbers (strings, complex, arrays), NaN, inf and values out of range raise a
+    ValueError naming the argument (prefixed by ``owner`` when given), the bound and the value,
+    e.g. ``Adam: rho must be a real number in [0, 1), got 1.0``.
+    """
+    number = math.nan
+    if isinstance(value, Real) and not isinstance(value, bool):  # np.floating/np.integer are Real
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            pass
+    fits = math.isfinite(number)
+    if fits and low is not None:
+        fits = number >= low if low_inclusive else number > low
+    if fits and high is not None:
+        fits = number <= high if high_inclusive else number < high
+    if not fits:
+        prefix = f"{owner}: " if owner else ""
+        raise ValueError(f"{prefix}{name} must be {_number_range(low, high, low_inclusive, high_inclusive)}, "
+                         f"got {value!r}")
+    return number
+
+
+def _number_range(low, high, low_inclusive: bool, high_inclusive: bool) -> str:
+    """How :func:`real_number` states its requirement, e.g. ``a finite real number > 0``."""
+    if low is not None and high is not None:
+        opening, closing = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
+        return f"a real number in {opening}{_bound(low)}, {_bound(high)}{closing}"
+    if low is not None:
+        return f"a finite real number {'>=' if low_inclusive else '>'} {_bound(low)}"
+    if high is not None:
+        return f"a finite real number {'<=' if high_inclusive else '<'} {_bound(high)}"
+    return "a finite real number"
+
+
+def _bound(bound: float) -> str:
+    """A bound as written in messages: ``0``, ``1``, ``0.5``."""
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
+
+
+def positive_ints(name: str, value, count: int, owner: str | None = None, *, context: str = "") -> tuple[int, ...]:
+    """An int or a list/tuple of 1 or ``count`` positive ints as a tuple of ``count`` ints (a single
+    entry is repeated). A wrong length or kind, or an entry that is not a positive integer, raises a
+    ValueError naming the argument (prefixed by ``owner`` when given; ``context`` is appended to the
+    allowed forms, e.g. ``" for a 2-D convolution"``) and the value."""
+    prefix = f"{owner}: " if owner else ""
+    entries = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if (not isinstance(entries, (list, tuple, np.ndarray)) or getattr(entries, "ndim", 1) != 1
+            or len(entries) not in (1, count)):
+        allowed = "1 entry" if count == 1 else f"1 or {count} entries"
+        raise ValueError(f"{prefix}{name} must be an int or a list/tuple of {allowed}{context}, got {value!r}")
+    if any(isinstance(entry, bool) or not isinstance(entry, (int, np.integer)) or entry < 1 for entry in entries):
+        raise ValueError(f"{prefix}{name} entries must be positive integers, got {value!r}")
+    ints = tuple(int(entry) for entry in entries)
+    return ints * count if len(ints) == 1 else ints

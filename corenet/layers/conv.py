@@ -33,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from corenet.base import TrainableLayer
 from corenet.dtype import get_default_dtype
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, check_size, describe, positive_int
+from corenet.shapes import check_error, check_input, check_size, describe, positive_int, positive_ints
 
 
 class Conv(TrainableLayer):
@@ -49,7 +49,9 @@ class Conv(TrainableLayer):
         super().__init__()
         self.convolution_shape = _convolution_shape(convolution_shape)
         self.num_kernels = positive_int("num_kernels", num_kernels)
-        self.stride_shape = _stride_shape(stride_shape, len(self.convolution_shape) - 1)
+        spatial_dims = len(self.convolution_shape) - 1
+        self.stride_shape = positive_ints("stride_shape", stride_shape, spatial_dims,
+                                          context=f" for a {spatial_dims}-D convolution")
         dtype = get_default_dtype()
         self.weights = np.random.uniform(0.0, 1.0, self.weights_shape).astype(dtype, copy=False)
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
@@ -282,15 +284,3 @@ def _convolution_shape(value) -> tuple[int, ...]:
         raise ValueError(f"convolution_shape must be (channels, m) for 1-D or (channels, m, n) for 2-D, got {value!r}")
     return tuple(positive_int("convolution_shape entries", entry) for entry in value)
 
-
-def _stride_shape(value, spatial_dims: int) -> tuple[int, ...]:
-    """Normalise an int or a list/tuple of 1 (or, for 2-D, 2) strides to one per spatial axis."""
-    entries = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    if not isinstance(entries, (list, tuple, np.ndarray)) or len(entries) not in (1, spatial_dims):
-        allowed = "1 or 2 entries" if spatial_dims == 2 else "1 entry"
-        raise ValueError(
-            f"stride_shape must be an int or a list/tuple of {allowed} for a {spatial_dims}-D "
-            f"convolution, got {value!r}"
-        )
-    strides = tuple(positive_int("stride_shape entries", entry) for entry in entries)
-    return strides * spatial_dims if len(strides) == 1 else strides

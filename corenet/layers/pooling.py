@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from corenet.base import BaseLayer
 from corenet.errors import ShapeError
-from corenet.shapes import check_error, check_input, describe
+from corenet.shapes import check_error, check_input, describe, positive_ints
 
 
 class Pooling(BaseLayer):
@@ -21,8 +21,8 @@ class Pooling(BaseLayer):
 
     def __init__(self, stride_shape, pooling_shape) -> None:
         super().__init__()
-        self.stride_shape = _pair("stride_shape", stride_shape)
-        self.pooling_shape = _pair("pooling_shape", pooling_shape)
+        self.stride_shape = positive_ints("stride_shape", stride_shape, 2)
+        self.pooling_shape = positive_ints("pooling_shape", pooling_shape, 2)
         self._input_shape = None
         self._dtype = None
         self._argmax = None  # (batch, c, out_y, out_x): row-major offset of each window's maximum
@@ -92,14 +92,3 @@ class Pooling(BaseLayer):
     def __repr__(self) -> str:
         return f"Pooling({self.stride_shape}, {self.pooling_shape})"
 
-
-def _pair(name: str, value) -> tuple[int, int]:
-    """An int or a list/tuple of 1 or 2 positive ints as a (y, x) pair."""
-    entries = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    if not isinstance(entries, (list, tuple, np.ndarray)) or len(entries) not in (1, 2):
-        raise ValueError(f"{name} must be an int or a list/tuple of 1 or 2 ints, got {value!r}")
-    for entry in entries:
-        if isinstance(entry, bool) or not isinstance(entry, (int, np.integer)) or entry <= 0:
-            raise ValueError(f"{name} entries must be positive integers, got {value!r}")
-    pair = tuple(int(entry) for entry in entries)
-    return pair * 2 if len(pair) == 1 else pair

@@ -15,13 +15,10 @@ shape and dtype; the arrays forward and backward return are always new.
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
 
 from corenet.base import BaseLayer
-from corenet.shapes import check_error, check_input
+from corenet.shapes import check_error, check_input, real_number
 from corenet_dropout.mask import keep_mask
 from corenet_dropout.parallel import over_rows
 
@@ -34,7 +31,8 @@ class Dropout(BaseLayer):
 
     def __init__(self, probability: float) -> None:
         super().__init__()
-        self.probability = _check_probability(probability)
+        self.probability = real_number("probability (fraction kept)", probability, "Dropout",
+                                       low=0.0, high=1.0, low_inclusive=False)
         self._mask = None  # scaled keep-mask of the last training forward; None after a testing one
         self._shape = None  # shape of the last forward input (None before any forward)
 
@@ -77,14 +75,3 @@ class Dropout(BaseLayer):
 def _fits(buffer: np.ndarray | None, tensor: np.ndarray) -> bool:
     """Whether ``buffer`` can hold a mask for ``tensor`` (same shape and dtype)."""
     return buffer is not None and buffer.shape == tensor.shape and buffer.dtype == tensor.dtype
-
-
-def _check_probability(probability) -> float:
-    if isinstance(probability, bool) or not isinstance(probability, (Real, np.floating, np.integer)):
-        raise ValueError(
-            f"Dropout: probability (fraction kept) must be a number in (0, 1], got {probability!r}"
-        )
-    value = float(probability)
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ValueError(f"Dropout: probability (fraction kept) must lie in (0, 1], got {probability!r}")
-    return value

@@ -13,29 +13,17 @@ has the weights' shape and floating dtype, the norm is a Python float.
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
 
 from corenet.dtype import as_float_array
-
-
-def _check_alpha(owner: str, alpha) -> float:
-    """``alpha`` as a float; it must be a finite real number >= 0."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (Real, np.floating, np.integer)):
-        raise ValueError(f"{owner}: alpha must be a real number >= 0, got {alpha!r}")
-    value = float(alpha)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{owner}: alpha must be a finite number >= 0, got {alpha!r}")
-    return value
+from corenet.shapes import real_number
 
 
 class _Regularizer:
     """Shared constructor and repr: one regularization weight ``alpha``."""
 
     def __init__(self, alpha: float) -> None:
-        self.alpha = _check_alpha(type(self).__name__, alpha)
+        self.alpha = real_number("alpha", alpha, type(self).__name__, low=0.0)
 
     def _weights(self, weights) -> np.ndarray:
         return as_float_array(weights, repr(self))
