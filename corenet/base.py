@@ -44,9 +44,22 @@ class BaseLayer:
 
     needs_input_gradient = True
 
+    #: Attributes holding what ``backward`` needs from the last ``forward`` (inputs, masks,
+    #: outputs). Pickles, checkpoints and deep copies carry them as None: they are batch-sized,
+    #: and a restored layer must see a forward before a backward (which otherwise says so).
+    transient: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self.trainable = False
         self.testing_phase = False
+
+    def __getstate__(self) -> dict:
+        """The instance's attributes with those named in :attr:`transient` set to None."""
+        state = self.__dict__.copy()
+        for name in self.transient:
+            if name in state:
+                state[name] = None
+        return state
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         raise NotImplementedError

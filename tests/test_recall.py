@@ -105,7 +105,11 @@ def test_cli_rejects_bad_options():
     result = CliRunner().invoke(app, ["recall", "--cell", "gru"])
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["recall", "--delay", "50", "--test-length", "20"])
-    assert result.exit_code != 0 and "test_length" in result.output
+    assert result.exit_code != 0
+    assert "--test-length (20) must exceed --delay (50)" in result.output, result.output
+    result = CliRunner().invoke(app, ["recall", "--lr", "0"])
+    assert result.exit_code != 0
+    assert "--lr must be > 0, got 0.0" in result.output and "learning_rate" not in result.output, result.output
 
 
 @pytest.mark.slow

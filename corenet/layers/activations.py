@@ -11,6 +11,8 @@ from corenet.shapes import check_error, check_input
 class ReLU(BaseLayer):
     """max(0, x), any shape; backward passes the error where x > 0."""
 
+    transient = ("_positive",)
+
     def __init__(self) -> None:
         super().__init__()
         self._positive = None
@@ -37,6 +39,8 @@ class SoftMax(BaseLayer):
 
     backward: y * (E - sum_j E_j y_j).
     """
+
+    transient = ("_output",)
 
     def __init__(self) -> None:
         super().__init__()

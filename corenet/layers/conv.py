@@ -148,11 +148,12 @@ class Conv(TrainableLayer):
             raise ShapeError(f"{describe(self)}: bias must have {self.num_kernels} entries, got shape {bias.shape}")
         return weights.astype(dtype, copy=False), bias.reshape(-1).astype(dtype, copy=False)
 
+    transient = ("_geometry",)
+
     def __getstate__(self) -> dict:
         """Pickle (and deep-copy) without the scratch space (megabytes); backward then needs a forward."""
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_workspace"] = _Workspace()
-        state["_geometry"] = None
         return state
 
     def __repr__(self) -> str:

@@ -11,6 +11,8 @@ from corenet.shapes import check_error, check_input
 class Flatten(BaseLayer):
     """Reshape (batch, d1, d2, ...) to (batch, d1*d2*...); backward restores the shape."""
 
+    transient = ("_input_shape",)
+
     def __init__(self) -> None:
         super().__init__()
         self._input_shape = None

@@ -16,6 +16,8 @@ class FullyConnected(TrainableLayer):
     forward: (batch, input_size) -> (batch, output_size).
     """
 
+    transient = ("_input",)
+
     def __init__(self, input_size: int, output_size: int) -> None:
         super().__init__()
         self.input_size = positive_int("input_size", input_size)

@@ -19,6 +19,8 @@ from corenet.shapes import check_error, check_input, describe, positive_ints
 class Pooling(BaseLayer):
     """Max pooling; ``stride_shape`` and ``pooling_shape`` are an int or a list/tuple of 1 or 2."""
 
+    transient = ("_input_shape", "_dtype", "_argmax")
+
     def __init__(self, stride_shape, pooling_shape) -> None:
         super().__init__()
         self.stride_shape = positive_ints("stride_shape", stride_shape, 2)

@@ -29,6 +29,7 @@ class BatchNormalization(TrainableLayer):
     """
 
     parameter_names = ("weights", "bias")
+    transient = ("_cache",)
     epsilon = F.EPSILON
     momentum = 0.8  # weight of the old moving average
 

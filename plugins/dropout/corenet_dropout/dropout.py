@@ -29,6 +29,8 @@ class Dropout(BaseLayer):
     forward/backward: (batch, ...) -> same shape.
     """
 
+    transient = ("_mask", "_shape")
+
     def __init__(self, probability: float) -> None:
         super().__init__()
         self.probability = real_number("probability (fraction kept)", probability, "Dropout",

@@ -21,6 +21,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class TanH(BaseLayer):
     """y = tanh(x), any shape; backward uses the stored activation: E * (1 - y^2)."""
 
+    transient = ("activations",)
+
     def __init__(self) -> None:
         super().__init__()
         self.activations = None
@@ -38,6 +40,8 @@ class TanH(BaseLayer):
 
 class Sigmoid(BaseLayer):
     """y = 1 / (1 + exp(-x)), any shape; backward uses the stored activation: E * y * (1 - y)."""
+
+    transient = ("activations",)
 
     def __init__(self) -> None:
         super().__init__()

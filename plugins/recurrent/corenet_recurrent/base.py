@@ -172,11 +172,8 @@ class RecurrentLayer(TrainableLayer):
         self.apply_update("output_weights", gradient_output_weights)
 
     # -- pickling ------------------------------------------------------------------
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        # Scratch buffers and the last forward's results are rebuilt by the next forward.
-        state.update(_workspace=None, _workspace_key=None, _output=None, _used=None)
-        return state
+    # Scratch buffers and the last forward's results are rebuilt by the next forward.
+    transient = ("_workspace", "_workspace_key", "_output", "_used")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, {self.output_size})"

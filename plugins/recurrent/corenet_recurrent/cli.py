@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Annotated
 
 import typer
@@ -24,6 +25,17 @@ _STEPS = typer.Option("--steps-per-epoch", min=1, help="Length of each epoch's s
 _CHUNK = typer.Option("--chunk", min=1, help="TBPTT chunk length (steps per forward/backward).")
 _TEST_STREAMS = typer.Option("--test-streams", min=1, help="Held-out streams for the accuracy.")
 _TEST_LENGTH = typer.Option("--test-length", min=2, help="Steps per held-out stream.")
+
+#: RecallConfig's field names and the flags that set them, so an error names what the user typed.
+_FLAGS = {"cell": "--cell", "delay": "--delay", "epochs": "--epochs", "seed": "--seed", "hidden_size": "--hidden",
+          "learning_rate": "--lr", "steps_per_epoch": "--steps-per-epoch", "chunk": "--chunk",
+          "test_streams": "--test-streams", "test_length": "--test-length"}
+_FIELD = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b")
+
+
+def _in_flags(message: str) -> str:
+    """A RecallConfig error with each field name replaced by its flag ('learning_rate' -> '--lr')."""
+    return _FIELD.sub(lambda match: _FLAGS[match.group(1)], message)
 
 
 def recall(
@@ -58,7 +70,7 @@ def recall(
             for name in cells
         ]
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise typer.BadParameter(_in_flags(str(exc))) from exc
     console = Console()
     results = []
     for config in configs:
