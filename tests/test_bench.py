@@ -184,3 +184,54 @@ def test_numpy_peak_bytes_sees_a_temporary_array():
 class _Sink:
     def write(self, text: str) -> int:
         return len(text)
+
+
+def _floors_module():
+    return runpy.run_path(str(REPO / "benchmarks" / "floors.py"), run_name="floors")
+
+
+def test_floors_script_times_floors_beside_both_frameworks(tmp_path, tiny_conv, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    monkeypatch.setattr(wl, "BATCHNORM_SHAPE", (4, 3, 5, 5))
+    floors = _floors_module()
+    path = tmp_path / "floors.json"
+    assert floors["main"](["-w", "W6", "-w", "W4", "--dtype", "float64", "-r", "3", "--warmup", "0",
+                           "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert [(row["workload"], row["dtype"]) for row in rows] == [("W6", "float64"), ("W4", "float64")]
+    assert set(rows[0]["median_ms"]) == {"corenet", "torch", "GEMMs", "floor"}
+    assert set(rows[1]["median_ms"]) == {"corenet", "torch", "floor"}
+    for row in rows:
+        medians = row["median_ms"]
+        assert row["ratio_to_torch"]["floor"] == round(medians["floor"] / medians["torch"], 3)
+        assert row["budget_ms"] == round(row["target"] * medians["torch"], 3)
+        assert row["floor_fits_target"] == (medians["floor"] <= row["target"] * medians["torch"])
+    table = capsys.readouterr().out
+    assert "| W6 | float64 |" in table and "| W4 | float64 |" in table
+
+
+def test_floors_script_needs_torch(no_torch, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _floors_module()["main"](["-w", "W4", "-r", "1"])
+    assert stopped.value.code == 2
+    assert "PyTorch is not installed" in capsys.readouterr().err
+
+
+def test_floor_kernels_compute_what_the_layers_compute():
+    """The elementwise floors of W1 do the real work: the same maxima and routed errors as Pooling, the same
+    output and masked error as ReLU."""
+    from corenet.layers.activations import ReLU
+    from corenet.layers.pooling import Pooling
+
+    floors = _floors_module()
+    rng = np.random.default_rng(0)
+    pool = floors["_Pool"]((2, 3, 6, 6), np.dtype(np.float64), rng)
+    pool()
+    layer = Pooling(2, 2)
+    np.testing.assert_array_equal(pool.out, layer.forward(pool.x))
+    np.testing.assert_array_equal(pool.gradient, layer.backward(pool.error))
+    relu = floors["_Relu"]((2, 3, 4, 4), np.dtype(np.float64), rng)
+    relu()
+    layer = ReLU()
+    layer.forward(relu.x)
+    np.testing.assert_array_equal(relu.out, layer.backward(relu.error))
