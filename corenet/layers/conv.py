@@ -14,8 +14,10 @@ im2col copy and the col2im additions move runs of out_x * batch contiguous numbe
 rather than rows of out_x, which NumPy does much faster. The price is turning the
 (k, y, x, batch) product back into (batch, k, y, x). With a single input channel
 (a network's first layer, e.g. LeNet's) the im2col copy costs about the same either
-way and that turn dominates, so such layers keep the batch first, (batch, c, y, x):
-the product is then (k, batch, y*x), one cheap copy from the output. The large intermediates
+way, so such layers keep the batch first, (batch, c, y, x), and use one im2col
+matrix per image, (batch, c*m*n, y*x): the products are then batched over the
+images (``np.matmul`` on stacks), the output comes out as (batch, k, y*x) and the
+error goes in as it is, with no layout copy at all. The large intermediates
 live in a per-layer workspace reused from call to call (one im2col-sized matrix
 serves forward and backward): allocating them afresh each step made the system
 hand pages back and fault them in again, which cost as much as the arithmetic.
@@ -87,12 +89,14 @@ class Conv(TrainableLayer):
         padded[g.image_interior] = x if g.batch_first else x.transpose(1, 2, 3, 0)
         cols = _im2col(padded, g, self._workspace)
         k, pixels = self.num_kernels, g.out_size[0] * g.out_size[1]
-        output = self._workspace.get("output", (k, g.columns), g.dtype)
-        np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, columns)
-        output += bias[:, None]
-        if g.batch_first:  # (k, batch, pixels) to a fresh (batch, k, pixels)
-            output = output.reshape(k, g.batch, pixels).transpose(1, 0, 2).copy()
-        else:  # (k, pixels, batch) to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels) first
+        if g.batch_first:  # one product per image: (k, c*m*n) @ (batch, c*m*n, pixels) -> fresh (batch, k, pixels)
+            output = np.matmul(weights.reshape(k, -1), cols)
+            output += bias[:, None]
+        else:
+            output = self._workspace.get("output", (k, g.columns), g.dtype)
+            np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, columns)
+            output += bias[:, None]
+            # (k, pixels, batch) to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels) first
             by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
             by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)
             output = by_kernel.transpose(1, 0, 2).copy()
@@ -108,17 +112,21 @@ class Conv(TrainableLayer):
         if self._one_d:
             error = error[:, :, None, :]
         weights, _ = self._parameters(g.dtype)
-        # (k, columns), columns ordered like the im2col matrix's
-        error_matrix = self._workspace.get("error", (self.num_kernels, g.columns), g.dtype)
-        error_matrix.reshape(self.num_kernels, *g.column_axes)[...] = (
-            error.transpose(1, 0, 2, 3) if g.batch_first else error.transpose(1, 2, 3, 0)
-        )
+        if g.batch_first:  # (batch, k, pixels): the error as it comes, one matrix per image
+            error_matrix = error.reshape(g.batch, self.num_kernels, -1).astype(g.dtype, copy=False)
+        else:  # (k, columns), columns ordered like the im2col matrix's
+            error_matrix = self._workspace.get("error", (self.num_kernels, g.columns), g.dtype)
+            error_matrix.reshape(self.num_kernels, *g.column_axes)[...] = error.transpose(1, 2, 3, 0)
         cols = self._workspace.get("matrix")
         if not self._workspace.matrix_holds_im2col:  # a second backward: rebuild it from the input
             cols = _im2col(self._workspace.get("input"), g, self._workspace)
-        # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
-        self.gradient_weights = (cols @ error_matrix.T).T.reshape(self.weights_shape)
-        self.gradient_bias = error_matrix.sum(axis=1)
+        if g.batch_first:  # sum over the images of E_image @ cols_image^T
+            gradient_weights = np.matmul(error_matrix, cols.transpose(0, 2, 1)).sum(axis=0)
+            self.gradient_bias = error_matrix.sum(axis=(0, 2))
+        else:  # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
+            gradient_weights = (cols @ error_matrix.T).T
+            self.gradient_bias = error_matrix.sum(axis=1)
+        self.gradient_weights = gradient_weights.reshape(self.weights_shape)
         error_previous = None
         if self.needs_input_gradient:  # False only for a network's first layer (see BaseLayer)
             kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
@@ -168,8 +176,9 @@ class _Geometry:
     the output (ceil(y / sy), ceil(x / sx)).
 
     ``batch_first``: internal images are (batch, c, y, x) (single input channel) rather
-    than (c, y, x, batch); im2col columns are ordered (batch, out_y, out_x) or
-    (out_y, out_x, batch) to match.
+    than (c, y, x, batch), and the im2col matrix is one per image, (batch, rows,
+    out_y*out_x), rather than one (rows, columns) matrix with columns ordered
+    (out_y, out_x, batch).
     """
 
     def __init__(self, input_shape, kernel, strides, dtype) -> None:
@@ -216,15 +225,17 @@ class _Workspace:
 
 def _im2col(padded: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
     """The (c*m*n, columns) matrix whose column holds the padded input window of one output
-    pixel; rows ordered (channel, kernel row, kernel column) like the flattened weights.
-    ``padded`` is the padded input image (see _Geometry.image); the matrix is the workspace's."""
+    pixel, or for ``g.batch_first`` one such (c*m*n, out_y*out_x) matrix per image; rows ordered
+    (channel, kernel row, kernel column) like the flattened weights. ``padded`` is the padded
+    input image (see _Geometry.image); the matrix is the workspace's."""
     (m, n), (sy, sx) = g.kernel, g.strides
-    cols = workspace.get("matrix", (g.rows, g.columns), g.dtype)
-    target = cols.reshape(g.channels, m, n, *g.column_axes)
     if g.batch_first:  # (batch, c, y, x, m, n) view of every m x n window, strided
+        cols = workspace.get("matrix", (g.batch, g.rows, g.columns // g.batch), g.dtype)
         windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
-        target[...] = windows.transpose(1, 4, 5, 0, 2, 3)
+        cols.reshape(g.batch, g.channels, m, n, *g.out_size)[...] = windows.transpose(0, 1, 4, 5, 2, 3)
     else:  # (c, y, x, batch, m, n)
+        cols = workspace.get("matrix", (g.rows, g.columns), g.dtype)
+        target = cols.reshape(g.channels, m, n, *g.column_axes)
         windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
         target[...] = windows.transpose(0, 4, 5, 1, 2, 3)
     workspace.matrix_holds_im2col = True
@@ -232,7 +243,8 @@ def _im2col(padded: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarr
 
 
 def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
-    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, columns) error.
+    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, columns) error ((batch, k, pixels) if
+    ``g.batch_first``).
 
     One product gives, for every kernel offset (i, j), channel c and output pixel,
     sum_k W[k, c, i, j] * error[k, pixel]; col2im adds each offset's block to the
@@ -245,10 +257,10 @@ def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, 
     workspace.matrix_holds_im2col = False
     # rows ordered (kernel row, kernel column, channel): each offset's block is contiguous
     np.matmul(kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k), error_matrix, out=contributions)
-    if g.batch_first:  # (m, n, batch, out_y, out_x) for c == 1, added into (batch, 1, y, x)
-        contributions = contributions.reshape(m, n, g.batch, 1, out_y, out_x)
-    else:
-        contributions = contributions.reshape(m, n, c, out_y, out_x, g.batch)
+    if g.batch_first:  # offset (i, j) -> (batch, c, out_y, out_x), added into (batch, c, y, x)
+        by_offset = contributions.reshape(g.batch, m, n, c, out_y, out_x).transpose(1, 2, 0, 3, 4, 5)
+    else:  # offset (i, j) -> (c, out_y, out_x, batch), added into (c, y, x, batch)
+        by_offset = contributions.reshape(m, n, c, out_y, out_x, g.batch)
     padded = workspace.get("gradient", g.image(g.padded), g.dtype)
     padded.fill(0)
     axes = (2, 3) if g.batch_first else (1, 2)  # spatial axes of an internal image
@@ -258,7 +270,7 @@ def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, 
                 window = [slice(None)] * 4
                 window[axes[0]] = slice(i, i + (out_y - 1) * sy + 1, sy)
                 window[axes[1]] = slice(j, j + (out_x - 1) * sx + 1, sx)
-                padded[tuple(window)] += contributions[i, j]
+                padded[tuple(window)] += by_offset[i, j]
     interior = padded[g.image_interior]
     # fresh, C-contiguous (batch, c, y, x)
     return interior.copy() if g.batch_first else interior.transpose(3, 0, 1, 2).copy()
