@@ -19,6 +19,12 @@ from corenet.plugins import Registry, get_registry
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def no_rest_between_blocks(monkeypatch):
+    """These tests check structure, not speed: skip the pauses between timing blocks."""
+    monkeypatch.setattr(measure, "SETTLE", 0.0)
+
+
 @pytest.fixture
 def tiny_conv(monkeypatch):
     """Shrink W6 so one step takes well under a millisecond."""
@@ -167,13 +173,22 @@ def test_parsers():
         parse_dtypes("float16")
 
 
-def test_interleaved_runs_alternating_blocks_after_warmup():
+def test_interleaved_runs_alternating_blocks_after_warmup(monkeypatch):
     calls: list[str] = []
+    monkeypatch.setattr(measure.time, "sleep", lambda seconds: calls.append(f"[{seconds}]"))
     steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
-    times = measure.interleaved(steps, repeats=3, warmup=1, block=2, lead=1)
+    times = measure.interleaved(steps, repeats=3, warmup=1, block=2, lead=1, settle=0.3)
     assert [len(times["a"]), len(times["b"])] == [3, 3]
-    # warm-up a, b; round 1: a (lead) a a, b (lead) b b; round 2 reversed: b (lead) b, a (lead) a
-    assert "".join(calls) == "ab" + "aaa" + "bbb" + "bb" + "aa"
+    # warm-up a, b; round 1: rest, a (lead) a a, rest, b (lead) b b; round 2 reversed: rest, b (lead) b, rest, a ...
+    assert "".join(calls) == "ab" + "[0.3]aaa" + "[0.3]bbb" + "[0.3]bb" + "[0.3]aa"
+
+
+def test_blocks_rest_for_settle_seconds_by_default(monkeypatch):
+    rests: list[float] = []
+    monkeypatch.setattr(measure.time, "sleep", rests.append)
+    monkeypatch.setattr(measure, "SETTLE", 0.7)
+    measure.interleaved({"a": lambda: None, "b": lambda: None}, repeats=4, warmup=0, block=2, lead=0)
+    assert rests == [0.7] * 4  # two rounds of two blocks
 
 
 def test_numpy_peak_bytes_sees_a_temporary_array():

@@ -6,8 +6,13 @@ alike. Blocks rather than single steps because each framework keeps its own
 thread pool (OpenBLAS threads, PyTorch's OpenMP threads) whose threads spin for
 a while after their work: alternating step by step on a 2-core machine made
 each framework run beside the other's spinning threads and inflated both
-(PyTorch's Conv step by up to 15x). The first step after each switch is not
-timed. The garbage collector is paused while timing, as :mod:`timeit` does.
+(PyTorch's Conv step by up to 15x). Blocks alone were not enough: OpenBLAS's
+idle threads keep spinning for about 0.1 s after NumPy's last matrix product,
+and a PyTorch block started in that window ran up to 2.5x slower on a 2-core
+machine (W6 float64: 13.7 ms right after corenet's block, 5.4 ms after a 0.1 s
+pause; corenet was unaffected by PyTorch's threads). So every block starts
+after a pause of :data:`SETTLE` seconds, then ``lead`` untimed steps. The
+garbage collector is paused while timing, as :mod:`timeit` does.
 """
 
 from __future__ import annotations
@@ -23,16 +28,18 @@ from collections.abc import Callable
 Step = Callable[[], object]
 BLOCK = 5  # timed steps per framework before switching
 LEAD = 1  # untimed steps after each switch
+SETTLE = 0.25  # seconds of rest before each block: the other framework's threads go idle
 
 
 def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = BLOCK,
-                lead: int = LEAD) -> dict[str, list[float]]:
+                lead: int = LEAD, settle: float | None = None) -> dict[str, list[float]]:
     """Milliseconds of ``repeats`` timed runs of each step, taken in alternating blocks.
 
     First every step runs ``warmup`` times untimed. Then, round after round, each
-    step runs ``lead`` untimed times followed by up to ``block`` timed ones; the
-    order of the steps reverses every round.
+    step rests ``settle`` seconds (default :data:`SETTLE`), runs ``lead`` untimed
+    times and then up to ``block`` timed ones; the order of the steps reverses every round.
     """
+    settle = SETTLE if settle is None else settle
     names = list(steps)
     times: dict[str, list[float]] = {name: [] for name in names}
     gc.collect()
@@ -46,6 +53,7 @@ def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = 
         while len(times[names[0]]) < repeats:
             order = names if round_index % 2 == 0 else names[::-1]
             for name in order:
+                time.sleep(settle)  # let the previous block's thread pool fall asleep
                 for _ in range(lead):
                     steps[name]()
                 for _ in range(min(block, repeats - len(times[name]))):
