@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,22 +174,33 @@ def test_parsers():
         parse_dtypes("float16")
 
 
-def test_interleaved_runs_alternating_blocks_after_warmup(monkeypatch):
+def test_interleaved_runs_alternating_blocks_after_warmup():
     calls: list[str] = []
-    monkeypatch.setattr(measure.time, "sleep", lambda seconds: calls.append(f"[{seconds}]"))
     steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
-    times = measure.interleaved(steps, repeats=3, warmup=1, block=2, lead=1, settle=0.3)
+    times = measure.interleaved(steps, repeats=3, warmup=1, block=2, lead=1, settle=0.0)
     assert [len(times["a"]), len(times["b"])] == [3, 3]
-    # warm-up a, b; round 1: rest, a (lead) a a, rest, b (lead) b b; round 2 reversed: rest, b (lead) b, rest, a ...
-    assert "".join(calls) == "ab" + "[0.3]aaa" + "[0.3]bbb" + "[0.3]bb" + "[0.3]aa"
+    # warm-up a, b; round 1: a (lead) a a, b (lead) b b; round 2 reversed: b (lead) b, a (lead) a
+    assert "".join(calls) == "ab" + "aaa" + "bbb" + "bb" + "aa"
 
 
-def test_blocks_rest_for_settle_seconds_by_default(monkeypatch):
-    rests: list[float] = []
-    monkeypatch.setattr(measure.time, "sleep", rests.append)
-    monkeypatch.setattr(measure, "SETTLE", 0.7)
-    measure.interleaved({"a": lambda: None, "b": lambda: None}, repeats=4, warmup=0, block=2, lead=0)
-    assert rests == [0.7] * 4  # two rounds of two blocks
+def test_each_block_opens_with_settle_seconds_of_untimed_steps(monkeypatch):
+    calls: list[str] = []
+
+    def slow(name: str):
+        def step():
+            calls.append(name)
+            time.sleep(0.01)
+        return step
+
+    monkeypatch.setattr(measure, "SETTLE", 0.05)  # the default
+    times = measure.interleaved({"a": slow("a"), "b": slow("b")}, repeats=2, warmup=0, block=2, lead=1)
+    assert [len(times["a"]), len(times["b"])] == [2, 2]
+    runs = "".join(calls)
+    a_runs = len(runs) - len(runs.lstrip("a"))
+    b_runs = len(runs) - a_runs
+    assert runs == "a" * a_runs + "b" * b_runs  # one round: a's block, then b's
+    # each block: at least 0.05 s of 0.01-s steps untimed (5 or more), then the 2 timed ones
+    assert 5 + 2 <= a_runs <= 12 and 5 + 2 <= b_runs <= 12
 
 
 def test_numpy_peak_bytes_sees_a_temporary_array():

@@ -10,8 +10,12 @@ each framework run beside the other's spinning threads and inflated both
 idle threads keep spinning for about 0.1 s after NumPy's last matrix product,
 and a PyTorch block started in that window ran up to 2.5x slower on a 2-core
 machine (W6 float64: 13.7 ms right after corenet's block, 5.4 ms after a 0.1 s
-pause; corenet was unaffected by PyTorch's threads). So every block starts
-after a pause of :data:`SETTLE` seconds, then ``lead`` untimed steps. The
+pause; corenet was unaffected by PyTorch's threads). Pausing is no cure either:
+after even 10 ms of idling the next steps of both frameworks ran slower (the
+idle cores and sleeping helper threads take a while to come back; corenet's
+Dropout step 1.8 -> 2.8 ms). So each block starts with untimed steps of its own
+framework, repeated for at least :data:`SETTLE` seconds: the CPU never idles, and
+the other framework's threads have gone quiet before the first timed step. The
 garbage collector is paused while timing, as :mod:`timeit` does.
 """
 
@@ -28,7 +32,7 @@ from collections.abc import Callable
 Step = Callable[[], object]
 BLOCK = 5  # timed steps per framework before switching
 LEAD = 1  # untimed steps after each switch
-SETTLE = 0.25  # seconds of rest before each block: the other framework's threads go idle
+SETTLE = 0.25  # seconds of untimed steps opening each block, while the other framework's threads go idle
 
 
 def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = BLOCK,
@@ -36,8 +40,9 @@ def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = 
     """Milliseconds of ``repeats`` timed runs of each step, taken in alternating blocks.
 
     First every step runs ``warmup`` times untimed. Then, round after round, each
-    step rests ``settle`` seconds (default :data:`SETTLE`), runs ``lead`` untimed
-    times and then up to ``block`` timed ones; the order of the steps reverses every round.
+    step runs untimed ``lead`` times and for at least ``settle`` seconds (default
+    :data:`SETTLE`), then up to ``block`` timed times; the order of the steps reverses
+    every round.
     """
     settle = SETTLE if settle is None else settle
     names = list(steps)
@@ -53,9 +58,11 @@ def interleaved(steps: dict[str, Step], repeats: int, warmup: int, block: int = 
         while len(times[names[0]]) < repeats:
             order = names if round_index % 2 == 0 else names[::-1]
             for name in order:
-                time.sleep(settle)  # let the previous block's thread pool fall asleep
-                for _ in range(lead):
+                opened, runs = time.perf_counter(), 0
+                # untimed: until the previous block's thread pool has fallen asleep, the CPU kept busy
+                while runs < lead or time.perf_counter() - opened < settle:
                     steps[name]()
+                    runs += 1
                 for _ in range(min(block, repeats - len(times[name]))):
                     start = time.perf_counter()
                     steps[name]()
