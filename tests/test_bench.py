@@ -52,7 +52,8 @@ def test_one_tiny_workload_writes_well_formed_json(tmp_path, tiny_conv, capsys):
     assert results == json.loads(json.dumps(returned))
     assert results["schema"] == SCHEMA
     assert results["settings"] == {"repeats": 1, "warmup": 0, "dtypes": ["float64", "float32"],
-                                   "workloads": ["W6"], "threads_limit": None, "block": 5, "lead": 1}
+                                   "workloads": ["W6"], "threads_limit": None, "block": 5, "lead": 1,
+                                   "settle_seconds": 0.0}  # the fixture's; measure.SETTLE otherwise
     assert results["machine"]["numpy_blas_threads"] >= 1 and results["machine"]["date"]
     rows = results["results"]
     assert [(r["workload"], r["dtype"], r["status"]) for r in rows] == [("W6", "float64", "ok"),
@@ -262,3 +263,12 @@ def test_floor_kernels_compute_what_the_layers_compute():
     layer = ReLU()
     layer.forward(relu.x)
     np.testing.assert_array_equal(relu.out, layer.backward(relu.error))
+
+
+def test_report_states_the_settle_time():
+    from corenet.bench.report import describe_settings
+
+    settings = {"repeats": 40, "warmup": 5, "block": 5, "lead": 1}
+    assert "one untimed step after each switch" in describe_settings({"settings": settings})
+    text = describe_settings({"settings": {**settings, "settle_seconds": 0.25}})
+    assert "untimed steps for at least 0.25 s (one step at least) after each switch" in text

@@ -22,13 +22,17 @@ def describe_settings(results: dict) -> str:
     s = results["settings"]
     return (f"Median of {s['repeats']} steps after {s['warmup']} warm-up steps; each step is forward + "
             f"backward + parameter update; corenet and PyTorch interleaved in one process (alternating blocks "
-            f"of {s.get('block', 1)} timed steps, {_untimed(s.get('lead', 0))} after each switch). 'ratio' is "
+            f"of {s.get('block', 1)} timed steps, {_untimed(s.get('lead', 0), s.get('settle_seconds'))} after each "
+            f"switch). 'ratio' is "
             f"corenet's median over PyTorch's (lower is better for corenet; the targets are judged on it), "
             f"'ratio of fastest' compares the fastest steps.")
 
 
-def _untimed(lead: int) -> str:
-    return "no untimed step" if not lead else "one untimed step" if lead == 1 else f"{lead} untimed steps"
+def _untimed(lead: int, settle: float | None = None) -> str:
+    steps = "no untimed step" if not lead else "one untimed step" if lead == 1 else f"{lead} untimed steps"
+    if settle:  # results from before the settle time was recorded have none
+        steps = f"untimed steps for at least {settle:g} s ({steps.replace('untimed ', '')} at least)"
+    return steps
 
 
 def verdict(row: dict) -> str:

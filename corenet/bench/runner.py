@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from corenet.bench import corenet_cases, torch_cases
+from corenet.bench import corenet_cases, measure, torch_cases
 from corenet.bench import workloads as wl
 from corenet.bench.environment import (
     blas_threads,
@@ -95,7 +95,8 @@ def run(
         "schema": SCHEMA,
         "machine": machine,
         "settings": {"repeats": repeats, "warmup": warmup, "dtypes": list(dtypes), "workloads": list(keys),
-                     "threads_limit": threads, "block": BLOCK, "lead": LEAD},
+                     "threads_limit": threads, "block": BLOCK, "lead": LEAD,
+                     "settle_seconds": measure.SETTLE},
         "torch": {"available": torch is not None, "version": getattr(torch, "__version__", None),
                   "threads": torch_threads, "reason": reason},
         "results": results,
