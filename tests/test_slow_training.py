@@ -3,7 +3,8 @@
 - the newcomer's ``corenet train`` (digits, default config): >= 95% test accuracy (its wall
   time is measured and stated in the README, never asserted here);
 - ``corenet train lenet-mnist`` on the official t10k IDX files (first 8,000 train, last
-  2,000 test): >= 98% test accuracy, then ``corenet evaluate`` agrees with it.
+  2,000 test): >= 98% test accuracy, then ``corenet evaluate`` agrees with it;
+- ``corenet digit-rows`` (an LSTM reading the digits row by row, default 20 epochs): >= 90%.
 """
 
 from __future__ import annotations
@@ -54,3 +55,11 @@ def test_lenet_on_mnist_reaches_98_percent(tmp_path):
     assert report.returncode == 0, report.stderr
     evaluation = json.loads(report.stdout)
     assert evaluation["count"] == 2000 and evaluation["accuracy"] == pytest.approx(accuracy, abs=5e-5)
+
+
+def test_lstm_reads_digit_rows_to_90_percent(tmp_path):
+    result = corenet("digit-rows", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"held-out accuracy ([0-9.]+)% on 599 test digits", result.stdout)
+    assert found, result.stdout
+    assert float(found.group(1)) / 100 >= 0.90

@@ -1,4 +1,5 @@
-"""corenet plugin: TanH, Sigmoid, Elman RNN, LSTM and the `corenet recall` command (hook implementations)."""
+"""corenet plugin: TanH, Sigmoid, Elman RNN, LSTM and the `corenet recall` and `corenet digit-rows`
+commands (hook implementations)."""
 
 from corenet import hookimpl
 from corenet.plugins import package_path

@@ -99,6 +99,55 @@ def recall(
     console.print(table)
 
 
+class RowsCell(str, enum.Enum):
+    rnn = "rnn"
+    lstm = "lstm"
+
+
+_ROWS_FLAGS = {"cell": "--cell", "hidden_size": "--hidden", "epochs": "--epochs", "learning_rate": "--lr",
+               "seed": "--seed"}
+_ROWS_FIELD = re.compile(r"\b(" + "|".join(_ROWS_FLAGS) + r")\b")
+
+
+def digit_rows(
+    cell: Annotated[RowsCell, typer.Option("--cell", "-c", help="rnn or lstm.")] = RowsCell.lstm,
+    hidden: Annotated[int, _HIDDEN] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", "-e", min=1, help="Epochs (every training image once).")] = 20,
+    learning_rate: Annotated[float, _LR] = 0.003,
+    seed: Annotated[int, _SEED] = 0,
+) -> None:
+    """Read 8x8 digits row by row: an LSTM (or RNN) classifies each image from its 8 pixel rows.
+
+    Scikit-learn's digits as sequences (1198 training, 599 test images): 8 steps of 8 pixels each, the last step's prediction counts. Prints the loss and held-out accuracy per epoch.
+    """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from corenet_recurrent.digit_rows import RowsConfig, train_digit_rows, training_steps
+
+    try:
+        config = RowsConfig(cell=cell.value, hidden_size=hidden, epochs=epochs, learning_rate=learning_rate,
+                            seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(_ROWS_FIELD.sub(lambda match: _ROWS_FLAGS[match.group(1)], str(exc))) from exc
+    console = Console()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"{config.cell} reading digit rows", total=training_steps(config))
+
+        def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+            progress.console.print(f"epoch {epoch + 1:>3}/{epochs}  loss per row {loss:.4f}  "
+                                   f"held-out accuracy {accuracy:.2%}")
+
+        def on_step() -> None:
+            progress.advance(task)
+
+        result = train_digit_rows(config, on_epoch=on_epoch, on_step=on_step)
+    console.print(f"{config.cell}, hidden {config.hidden_size}: held-out accuracy {result.accuracy:.2%} "
+                  f"on 599 test digits (training {result.train_seconds:.1f} s)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``recall`` to the corenet typer app."""
+    """Add ``recall`` and ``digit-rows`` to the corenet typer app."""
     app.command("recall")(recall)
+    app.command("digit-rows")(digit_rows)

@@ -21,6 +21,7 @@ import numpy as np
 from corenet.optimizers import Adam
 from corenet_recurrent.lstm import LSTM
 from corenet_recurrent.rnn import RNN
+from corenet_recurrent.schedule import cosine_decay
 
 CELLS = {"rnn": RNN, "lstm": LSTM}
 
@@ -106,9 +107,7 @@ def binary_cross_entropy(
 
 def learning_rate_at(config: RecallConfig, epoch: int) -> float:
     """Cosine decay from ``learning_rate`` to a twentieth of it over the epochs."""
-    progress = epoch / max(config.epochs - 1, 1)
-    low = config.learning_rate / 20.0
-    return low + 0.5 * (config.learning_rate - low) * (1.0 + np.cos(np.pi * progress))
+    return cosine_decay(config.learning_rate, epoch, config.epochs)
 
 
 def build_layer(config: RecallConfig):
