@@ -54,7 +54,7 @@ class RowsConfig:
 
 @dataclass
 class RowsResult:
-    """Per-epoch mean loss and held-out accuracy, the trained network and the training time."""
+    """Per-epoch mean loss per row and held-out accuracy, the trained network and the run time."""
 
     config: RowsConfig
     network: NeuralNetwork | None = None
@@ -126,8 +126,9 @@ def train_digit_rows(
 ) -> RowsResult:
     """Seed NumPy's generator, train, and measure held-out accuracy after every epoch.
 
-    ``on_epoch(epoch, mean loss, accuracy)`` runs after each epoch, ``on_step()`` after
-    every update (progress bars).
+    ``on_epoch(epoch, mean loss per row, held-out accuracy)`` runs after each epoch,
+    ``on_step()`` after every update (progress bars). ``train_seconds`` covers the
+    training and the per-epoch test passes.
     """
     np.random.seed(config.seed)
     data = DigitRows()
@@ -139,8 +140,9 @@ def train_digit_rows(
     for epoch in range(config.epochs):
         rate = learning_rate_at(config, epoch)
         for layer in network.layers:
-            for name in getattr(layer, "parameter_names", ()) if layer.trainable else ():
-                layer.parameter_optimizer(name).learning_rate = rate
+            if layer.trainable:
+                for name in layer.parameter_names:
+                    layer.parameter_optimizer(name).learning_rate = rate
         network.train(data.train_size, callback)
         result.losses.append(float(np.mean(network.loss[-data.train_size:])) / ROWS)
         result.accuracies.append(accuracy(network, data.test_input, data.test_label))
