@@ -26,7 +26,8 @@ _CHUNK = typer.Option("--chunk", min=1, help="TBPTT chunk length (steps per forw
 _TEST_STREAMS = typer.Option("--test-streams", min=1, help="Held-out streams for the accuracy.")
 _TEST_LENGTH = typer.Option("--test-length", min=2, help="Steps per held-out stream.")
 
-#: RecallConfig's field names and the flags that set them, so an error names what the user typed.
+#: RecallConfig's and RowsConfig's field names and the flags that set them, so an error names what
+#: the user typed.
 _FLAGS = {"cell": "--cell", "delay": "--delay", "epochs": "--epochs", "seed": "--seed", "hidden_size": "--hidden",
           "learning_rate": "--lr", "steps_per_epoch": "--steps-per-epoch", "chunk": "--chunk",
           "test_streams": "--test-streams", "test_length": "--test-length"}
@@ -34,7 +35,7 @@ _FIELD = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b")
 
 
 def _in_flags(message: str) -> str:
-    """A RecallConfig error with each field name replaced by its flag ('learning_rate' -> '--lr')."""
+    """A config error with each field name replaced by its flag ('learning_rate' -> '--lr')."""
     return _FIELD.sub(lambda match: _FLAGS[match.group(1)], message)
 
 
@@ -104,11 +105,6 @@ class RowsCell(str, enum.Enum):
     lstm = "lstm"
 
 
-_ROWS_FLAGS = {"cell": "--cell", "hidden_size": "--hidden", "epochs": "--epochs", "learning_rate": "--lr",
-               "seed": "--seed"}
-_ROWS_FIELD = re.compile(r"\b(" + "|".join(_ROWS_FLAGS) + r")\b")
-
-
 def digit_rows(
     cell: Annotated[RowsCell, typer.Option("--cell", "-c", help="rnn or lstm.")] = RowsCell.lstm,
     hidden: Annotated[int, _HIDDEN] = 32,
@@ -123,17 +119,18 @@ def digit_rows(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from corenet_recurrent.digit_rows import RowsConfig, train_digit_rows, training_steps
+    from corenet_recurrent.digit_rows import DigitRows, RowsConfig, train_digit_rows, training_steps
 
     try:
         config = RowsConfig(cell=cell.value, hidden_size=hidden, epochs=epochs, learning_rate=learning_rate,
                             seed=seed)
     except ValueError as exc:
-        raise typer.BadParameter(_ROWS_FIELD.sub(lambda match: _ROWS_FLAGS[match.group(1)], str(exc))) from exc
+        raise typer.BadParameter(_in_flags(str(exc))) from exc
+    data = DigitRows()
     console = Console()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(f"{config.cell} reading digit rows", total=training_steps(config))
+        task = progress.add_task(f"{config.cell} reading digit rows", total=training_steps(config, data))
 
         def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
             progress.console.print(f"epoch {epoch + 1:>3}/{epochs}  loss per row {loss:.4f}  "
@@ -142,9 +139,9 @@ def digit_rows(
         def on_step() -> None:
             progress.advance(task)
 
-        result = train_digit_rows(config, on_epoch=on_epoch, on_step=on_step)
+        result = train_digit_rows(config, on_epoch=on_epoch, on_step=on_step, data=data)
     console.print(f"{config.cell}, hidden {config.hidden_size}: held-out accuracy {result.accuracy:.2%} "
-                  f"on 599 test digits (training {result.train_seconds:.1f} s)")
+                  f"on {len(data.test_input)} test digits (training {result.train_seconds:.1f} s)")
 
 
 def register(app: typer.Typer) -> None:

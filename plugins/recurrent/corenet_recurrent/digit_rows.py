@@ -70,32 +70,28 @@ class RowsResult:
 
 class DigitRows:
     """Data layer: ``next()`` gives one training image as (8, 8) rows and its (8, 10) one-hot label
-    repeated for every row; a fresh ``np.random`` order each epoch, every image once per epoch."""
+    repeated for every row. The order is DigitData's (batch size 1): a fresh ``np.random``
+    permutation each epoch, every image once per epoch."""
 
     def __init__(self) -> None:
-        digits = DigitData(1)
-        images, self.train_label = digits.get_train_set()
+        self._digits = DigitData(1)
+        images, self.train_label = self._digits.get_train_set()
         self.train_input = images.reshape(-1, ROWS, COLUMNS)
-        images, self.test_label = digits.get_test_set()
+        images, self.test_label = self._digits.get_test_set()
         self.test_input = images.reshape(-1, ROWS, COLUMNS)
-        self._order = np.empty(0, dtype=np.intp)
-        self._position = 0
 
     @property
     def train_size(self) -> int:
-        return len(self.train_input)
+        return self._digits.train_size
 
     def next(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._position >= self._order.size:
-            self._order, self._position = np.random.permutation(self.train_size), 0
-        index = self._order[self._position]
-        self._position += 1
-        return self.train_input[index], np.repeat(self.train_label[index][None, :], ROWS, axis=0)
+        image, label = self._digits.next()  # (1, 1, 8, 8), (1, 10)
+        return image.reshape(ROWS, COLUMNS), np.repeat(label, ROWS, axis=0)
 
 
-def training_steps(config: RowsConfig) -> int:
+def training_steps(config: RowsConfig, data: DigitRows | None = None) -> int:
     """Updates a run makes: one per training image and epoch."""
-    return config.epochs * DigitRows().train_size
+    return config.epochs * (data or DigitRows()).train_size
 
 
 def build_network(config: RowsConfig) -> NeuralNetwork:
@@ -123,15 +119,16 @@ def train_digit_rows(
     config: RowsConfig,
     on_epoch: Callable[[int, float, float], None] | None = None,
     on_step: Callable[[], None] | None = None,
+    data: DigitRows | None = None,
 ) -> RowsResult:
     """Seed NumPy's generator, train, and measure held-out accuracy after every epoch.
 
     ``on_epoch(epoch, mean loss per row, held-out accuracy)`` runs after each epoch,
     ``on_step()`` after every update (progress bars). ``train_seconds`` covers the
-    training and the per-epoch test passes.
+    training and the per-epoch test passes. ``data`` defaults to a fresh :class:`DigitRows`.
     """
     np.random.seed(config.seed)
-    data = DigitRows()
+    data = data or DigitRows()  # its order is drawn from np.random during training, after the seed
     network = build_network(config)
     network.data_layer = data
     result = RowsResult(config, network=network)
