@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def no_rest_between_blocks(monkeypatch):
-    """These tests check structure, not speed: skip the pauses between timing blocks."""
+def no_settling(monkeypatch):
+    """These tests check structure, not speed: no settle time of untimed steps opening each block."""
     monkeypatch.setattr(measure, "SETTLE", 0.0)
 
 

@@ -29,10 +29,10 @@ def describe_settings(results: dict) -> str:
 
 
 def _untimed(lead: int, settle: float | None = None) -> str:
-    steps = "no untimed step" if not lead else "one untimed step" if lead == 1 else f"{lead} untimed steps"
+    count, noun = {0: "no", 1: "one"}.get(lead, str(lead)), "step" if lead in (0, 1) else "steps"
     if settle:  # results from before the settle time was recorded have none
-        steps = f"untimed steps for at least {settle:g} s ({steps.replace('untimed ', '')} at least)"
-    return steps
+        return f"untimed steps for at least {settle:g} s ({count} {noun} at least)"
+    return f"{count} untimed {noun}"
 
 
 def verdict(row: dict) -> str:

@@ -91,11 +91,11 @@ class Conv(TrainableLayer):
         k, pixels = self.num_kernels, g.out_size[0] * g.out_size[1]
         if g.batch_first:  # one product per image: (k, c*m*n) @ (batch, c*m*n, pixels) -> fresh (batch, k, pixels)
             output = np.matmul(weights.reshape(k, -1), cols)
-            output += bias[:, None]
         else:
             output = self._workspace.get("output", (k, g.columns), g.dtype)
             np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, columns)
-            output += bias[:, None]
+        output += bias[:, None]  # kernels are the second-to-last axis either way
+        if not g.batch_first:
             # (k, pixels, batch) to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels) first
             by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
             by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)

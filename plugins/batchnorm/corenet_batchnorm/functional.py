@@ -28,8 +28,9 @@ EPSILON = 1e-11
 
 #: Channels whose squared mean exceeds this multiple of their variance get their
 #: variance recomputed from centred data (the one-pass E[x²] − μ² would lose digits):
-#: with float64 sums E[x²] carries ~1e-16 of relative error, with float32 partial sums ~1e-7.
-_ILL_CONDITIONED = {np.dtype(np.float64): 1e4, np.dtype(np.float32): 1e2}
+#: float64 sums carry ~1e-16 of relative error, float32 partial sums (:func:`_single`) ~1e-7.
+_ILL_CONDITIONED = 1e4
+_ILL_CONDITIONED_SINGLE = 1e2
 
 #: Elements per block of an elementwise chain: the blocks one chain touches fit in a 2 MiB L2 cache.
 BLOCK_ELEMENTS = 1 << 15
@@ -96,7 +97,8 @@ def batch_moments(view: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     count = view.size // view.shape[1]
     mean = channel_sum(view) / count
     var = channel_dot(view, view) / count - mean * mean
-    if not np.all(mean * mean <= _ILL_CONDITIONED.get(view.dtype, 1e4) * var):
+    limit = _ILL_CONDITIONED_SINGLE if _single(view) else _ILL_CONDITIONED
+    if not np.all(mean * mean <= limit * var):
         data = view - expand(mean, view)
         data_mean = channel_sum(data) / count
         var = channel_dot(data, data) / count - data_mean * data_mean
