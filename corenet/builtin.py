@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from corenet import initializers, losses, optimizers
 from corenet.hookspecs import hookimpl
-from corenet.plugins import package_path
+from corenet.plugins import REFERENCE_TIER, package_path
 
 #: conformance group -> (test files in corenet/conformance, bonus weight)
 TEST_GROUPS = {
@@ -31,24 +31,24 @@ def corenet_register_layers(register):
     from corenet.layers.pooling import Pooling
 
     for layer in (FullyConnected, ReLU, SoftMax, Flatten, Conv, Pooling):
-        register(layer)
+        register(layer, **REFERENCE_TIER)
 
 
 @hookimpl
 def corenet_register_optimizers(register):
     for optimizer in (optimizers.Sgd, optimizers.SgdWithMomentum, optimizers.Adam):
-        register(optimizer)
+        register(optimizer, **REFERENCE_TIER)
 
 
 @hookimpl
 def corenet_register_initializers(register):
     for initializer in (initializers.Constant, initializers.UniformRandom, initializers.Xavier, initializers.He):
-        register(initializer)
+        register(initializer, **REFERENCE_TIER)
 
 
 @hookimpl
 def corenet_register_losses(register):
-    register(losses.CrossEntropyLoss)
+    register(losses.CrossEntropyLoss, **REFERENCE_TIER)
 
 
 @hookimpl
@@ -58,10 +58,10 @@ def corenet_register_datasets(register):
     from corenet.data.mnist import MNISTData
     from corenet.data.synthetic import RandomData
 
-    register(IrisData, "iris")
-    register(DigitData, "digits")
-    register(MNISTData, "mnist")
-    register(RandomData, "random")
+    register(IrisData, "iris", **REFERENCE_TIER)
+    register(DigitData, "digits", **REFERENCE_TIER)
+    register(MNISTData, "mnist", **REFERENCE_TIER)
+    register(RandomData, "random", **REFERENCE_TIER)
 
 
 @hookimpl

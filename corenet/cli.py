@@ -32,8 +32,22 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    impl: str | None = typer.Option(
+        None, "--impl", metavar="PREFERENCE",
+        help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
+        "textbook layers), 'fast' (corenet-fast), a distribution name, or NAME=LABEL for one name; "
+        "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
 ) -> None:
     """corenet command line."""
+    if impl is not None:
+        from corenet.plugins import IMPL_ENV, get_registry
+
+        os.environ[IMPL_ENV] = impl  # subprocesses (checks, graders) see the same choice
+        registry = get_registry()
+        registry.prefer(impl)
+        if registry.unmatched_preferences:
+            typer.echo(f"corenet: warning: --impl {impl}: no installed implementation is labelled "
+                       f"{', '.join(registry.unmatched_preferences)}", err=True)
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -50,22 +64,36 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 @app.command("list-layers")
 def list_layers(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List every layer that corenet and its installed plugins provide."""
+    """List every layer that corenet and its installed plugins provide, with each name's implementations.
+
+    The selected implementation of a name (the one networks and `corenet run-tests` use) is marked
+    `*`; choose another with `corenet --impl reference ...` or CORENET_IMPL.
+    """
     from corenet.base import TrainableLayer
     from corenet.plugins import get_registry
 
     registry = get_registry()
     rows = []
-    for name, cls in sorted(registry.layers.items()):
-        info = registry.provider("layers", name)
-        trainable = issubclass(cls, TrainableLayer) or bool(getattr(cls, "trainable", False))
-        rows.append({"name": name, "distribution": info.distribution, "version": info.version,
-                     "trainable": trainable})
+    for name in sorted(registry.layers):
+        for impl in registry.implementations_of("layers", name):
+            cls = impl.obj
+            trainable = issubclass(cls, TrainableLayer) or bool(getattr(cls, "trainable", False))
+            rows.append({"name": name, "implementation": impl.label, "selected": registry.selected[
+                ("layers", name)] is impl, "priority": impl.priority, "class": f"{cls.__module__}.{cls.__qualname__}",
+                "distribution": impl.distribution, "version": impl.plugin.version, "trainable": trainable,
+                "tie": ("layers", name) in registry.ties})
+    for (_, name), tied in sorted(registry.ties.items()):
+        typer.echo(f"note: {name}: {len(tied)} implementations share priority {tied[0].priority} "
+                   f"({', '.join(i.distribution for i in tied)}); using {tied[0].distribution}. "
+                   f"Choose with --impl {name}=LABEL", err=True)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    _table("corenet layers", ["layer", "distribution", "version", "trainable"],
-           [[r["name"], r["distribution"], r["version"], "yes" if r["trainable"] else "no"] for r in rows])
+    _table("corenet layers (* = selected)", ["layer", "implementation", "priority", "distribution", "version",
+                                             "trainable"],
+           [[r["name"] if r["selected"] else "", ("* " if r["selected"] else "  ") + r["implementation"]
+             + (" (tie)" if r["tie"] and r["selected"] else ""), str(r["priority"]), r["distribution"],
+             r["version"], "yes" if r["trainable"] else "no"] for r in rows])
 
 
 @app.command("plugins")

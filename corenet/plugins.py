@@ -1,9 +1,27 @@
 """Plugin discovery and the Registry of everything corenet and its plugins offer.
 
-The built-in plugin (:mod:`corenet.builtin`) is loaded first, then every entry
+The built-in plugin (``corenet.builtin``) is loaded first, then every entry
 point in the group ``corenet``. Each plugin is imported and registered in
-isolation: one that raises, registers a non-class or repeats a name is recorded
-in :attr:`Registry.failures` with its exception and the rest still load.
+isolation: one that raises (anything, ``SystemExit`` included), registers a
+non-class or repeats a name within itself is recorded in
+:attr:`Registry.failures` with its exception and the rest still load.
+
+One name, several implementations: a name such as ``Conv`` may be registered by
+several plugins. Each registration is an :class:`Implementation` with a label
+(``reference``, ``fast``, or by default the distribution's name) and a priority.
+The Registry's tables (``registry.layers["Conv"]``) hold the *selected*
+implementation of each name:
+
+1. a preference (``CORENET_IMPL``, ``corenet --impl``, a config's ``implementation``
+   key, :meth:`Registry.prefer`) such as ``reference`` (every name that has a
+   ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
+2. otherwise the highest priority: corenet's textbook layers register as
+   ``reference`` with priority 0, corenet-fast as ``fast`` with 10, and any other
+   plugin by default with :data:`DEFAULT_PRIORITY` (50): installing a plugin that
+   provides a name is a choice to use it;
+3. equal priorities from two distributions: the distribution first in alphabetical
+   order, and the tie is listed in :attr:`Registry.ties` (``corenet list-layers``
+   shows it) until a preference settles it.
 """
 
 from __future__ import annotations
@@ -24,6 +42,13 @@ from corenet.errors import PluginError, RegistryError
 
 ENTRY_POINT_GROUP = "corenet"
 LOAD_ENV = "CORENET_LOAD_PLUGINS"
+IMPL_ENV = "CORENET_IMPL"
+#: priority of a registration that does not give one (a plugin's own implementation)
+DEFAULT_PRIORITY = 50
+#: the label of corenet's textbook implementations
+REFERENCE = "reference"
+#: keyword arguments with which corenet and its bundled plugins register: ``register(Conv, **REFERENCE_TIER)``
+REFERENCE_TIER = {"implementation": REFERENCE, "priority": 0}
 
 #: registry attribute -> the hook that registers that kind
 KINDS: dict[str, str] = {
@@ -59,6 +84,22 @@ class TestGroup:
     __test__ = False  # not a pytest class
 
 
+@dataclass(frozen=True)
+class Implementation:
+    """One registration of a name: the object, its label, its priority and who provided it."""
+
+    kind: str
+    name: str
+    obj: Any
+    label: str
+    priority: int
+    plugin: PluginInfo = field(compare=False, repr=False)
+
+    @property
+    def distribution(self) -> str:
+        return self.plugin.distribution
+
+
 @dataclass
 class PluginInfo:
     """One loaded (or failed) plugin: its entry-point name, distribution and status."""
@@ -74,7 +115,7 @@ class PluginInfo:
 
 @dataclass
 class Registry:
-    """Name -> component maps for every kind, plus who provided what."""
+    """Name -> selected component for every kind, every implementation of each name, and who provided what."""
 
     layers: dict[str, type] = field(default_factory=dict)
     optimizers: dict[str, type] = field(default_factory=dict)
@@ -84,8 +125,17 @@ class Registry:
     models: dict[str, Callable[..., Any]] = field(default_factory=dict)
     datasets: dict[str, type] = field(default_factory=dict)
     test_groups: dict[str, TestGroup] = field(default_factory=dict)
+    #: (kind, name) -> every implementation, in registration order
+    implementations: dict[tuple[str, str], list[Implementation]] = field(default_factory=dict)
+    #: (kind, name) -> the selected implementation
+    selected: dict[tuple[str, str], Implementation] = field(default_factory=dict)
+    #: (kind, name) -> implementations that tied for the selection (no preference settled it)
+    ties: dict[tuple[str, str], list[Implementation]] = field(default_factory=dict)
     providers: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+    preference: str | None = None
+    #: preference items that matched no implementation (reported by the CLI)
+    unmatched_preferences: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -103,16 +153,88 @@ class Registry:
         return table[name]
 
     def provider(self, kind: str, name: str) -> PluginInfo:
-        """The plugin that registered ``name`` in ``kind``."""
+        """The plugin whose implementation of ``name`` in ``kind`` is selected."""
         return self.providers[(kind, name)]
 
-    def all_classes(self) -> dict[str, type]:
-        """Every registered class by qualified name (what a checkpoint may contain)."""
-        found: dict[str, type] = {}
-        for kind in CLASS_KINDS:
-            for cls in getattr(self, kind).values():
-                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
-        return found
+    def implementations_of(self, kind: str, name: str) -> list[Implementation]:
+        """Every implementation of ``name`` (the selected one first)."""
+        found = list(self.implementations.get((kind, name), ()))
+        chosen = self.selected.get((kind, name))
+        return sorted(found, key=lambda impl: (impl is not chosen, -impl.priority, impl.distribution))
+
+    def implementation(self, kind: str, name: str, label: str | None = None) -> Any:
+        """The object registered for ``name``: the selected one, or the one labelled ``label``
+        (an implementation label such as ``reference`` or a distribution name)."""
+        if label is None:
+            return self.get(kind, name)
+        for impl in self.implementations.get((kind, name), ()):
+            if label in (impl.label, impl.distribution):
+                return impl.obj
+        self.get(kind, name)  # unknown name: the usual message
+        labels = ", ".join(impl.label for impl in self.implementations[(kind, name)])
+        raise RegistryError(f"{name} has no implementation {label!r}; implementations: {labels}")
+
+    def name_of(self, obj: Any, kind: str | None = None) -> str | None:
+        """The registry name under which ``obj`` (a class or an instance of one) is registered."""
+        cls = obj if isinstance(obj, type) else type(obj)
+        for (impl_kind, name), impls in self.implementations.items():
+            if kind is not None and impl_kind != kind:
+                continue
+            if any(impl.obj is cls for impl in impls):
+                return name
+        return None
+
+    def prefer(self, preference: str | None) -> None:
+        """Re-select every name under ``preference`` (see the module docstring; None: priorities only).
+
+        ``preference`` is a comma-separated list of labels (``reference``, ``fast``, a
+        distribution name) and ``Name=label`` items; later items win.
+        """
+        self.preference = preference or None
+        overall: list[str] = []
+        per_name: dict[str, str] = {}
+        for item in (part.strip() for part in (preference or "").split(",")):
+            if not item:
+                continue
+            if "=" in item:
+                name, label = (side.strip() for side in item.split("=", 1))
+                per_name[name] = label
+            else:
+                overall.append(item)
+        used: set[str] = set()
+        self.ties = {}
+        for key, impls in self.implementations.items():
+            chosen = _choose(impls, per_name.get(key[1]), overall, used)
+            if chosen is None:
+                continue
+            self.selected[key] = chosen
+            getattr(self, key[0])[key[1]] = chosen.obj
+            best = [impl for impl in impls if impl.priority == chosen.priority
+                    and impl.distribution != chosen.distribution]
+            if best and not (key[1] in per_name or any(label in used for label in overall)):
+                self.ties[key] = [chosen, *best]
+        unmatched = [label for label in overall if label not in used]
+        unmatched += [f"{name}={label}" for name, label in per_name.items() if f"{name}={label}" not in used]
+        self.unmatched_preferences = unmatched
+        self.providers = {key: chosen.plugin for key, chosen in self.selected.items()}
+
+
+def _choose(impls: list[Implementation], label: str | None, overall: list[str], used: set[str]):
+    """The implementation a preference picks among ``impls``, else the highest priority (ties: by distribution)."""
+    name = impls[0].name if impls else ""
+    if label is not None:
+        for impl in impls:
+            if label in (impl.label, impl.distribution):
+                used.add(f"{name}={label}")
+                return impl
+    for wanted in reversed(overall):  # later items win
+        for impl in impls:
+            if wanted in (impl.label, impl.distribution):
+                used.add(wanted)
+                return impl
+    if not impls:
+        return None
+    return min(impls, key=lambda impl: (-impl.priority, impl.distribution, impl.label))
 
 
 class _Staging:
@@ -124,7 +246,8 @@ class _Staging:
         self.items: list[tuple[str, str, Any]] = []
 
     def register_for(self, kind: str) -> Callable[..., None]:
-        def register(obj: Any, name: str | None = None) -> None:
+        def register(obj: Any, name: str | None = None, *, implementation: str | None = None,
+                     priority: int | None = None) -> None:
             if kind in CLASS_KINDS and not isinstance(obj, type):
                 raise PluginError(f"{kind} must be registered as classes, got {obj!r}")
             missing = [m for m in REQUIRED_METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
@@ -137,10 +260,17 @@ class _Staging:
                 raise PluginError(f"a model must be a callable builder, got {obj!r}")
             if name is not None and (not isinstance(name, str) or not name.strip()):
                 raise PluginError(f"a registered name must be a non-empty string, got {name!r}")
+            if implementation is not None and (not isinstance(implementation, str) or not implementation.strip()
+                                               or "," in implementation or "=" in implementation):
+                raise PluginError(f"an implementation label must be a word, got {implementation!r}")
+            if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+                raise PluginError(f"priority must be an int, got {priority!r}")
             key = name or getattr(obj, "__name__", None)
             if not key:
                 raise PluginError(f"cannot infer a name for {obj!r}; pass name=")
-            self.items.append((kind, key, obj))
+            label = implementation or self.info.distribution
+            self.items.append((kind, key, Implementation(
+                kind, key, obj, label, DEFAULT_PRIORITY if priority is None else priority, self.info)))
 
         return register
 
@@ -153,16 +283,17 @@ class _Staging:
     def commit(self) -> None:
         seen: set[tuple[str, str]] = set()
         for kind, key, _ in self.items:
-            if (kind, key) in self.registry.providers or (kind, key) in seen:
-                other = self.registry.providers.get((kind, key), self.info)
-                raise PluginError(
-                    f"{kind[:-1]} {key!r} is registered by both {other.distribution} "
-                    f"and {self.info.distribution}"
-                )
+            if (kind, key) in seen:
+                raise PluginError(f"{kind[:-1]} {key!r} is registered twice by {self.info.distribution}")
+            if kind == "test_groups" and key in self.registry.test_groups:
+                other = self.registry.test_groups[key].distribution
+                raise PluginError(f"test group {key!r} is registered by both {other} and {self.info.distribution}")
             seen.add((kind, key))
-        for kind, key, obj in self.items:
-            getattr(self.registry, kind)[key] = obj
-            self.registry.providers[(kind, key)] = self.info
+        for kind, key, item in self.items:
+            if kind == "test_groups":
+                self.registry.test_groups[key] = item
+            else:
+                self.registry.implementations.setdefault((kind, key), []).append(item)
             self.info.registered.setdefault(kind, []).append(key)
 
 
@@ -217,18 +348,24 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
         try:
             module = load()
             pm.register(module, name=info.name)
-        except Exception as exc:  # a broken plugin must not lock users out
+        except BaseException as exc:  # a broken plugin (even one raising SystemExit) must not lock users out
             _fail(info, exc, registry)
             continue
         staging = _Staging(registry, info)
         try:
             _call_hooks(pm, module, staging)
             staging.commit()
-        except Exception as exc:
+        except BaseException as exc:
             pm.unregister(module)
             _fail(info, exc, registry)
             continue
         registry.plugins.append(info)
+    if wanted is not None:
+        installed = sorted(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+        for name in sorted(wanted - set(installed)):
+            print(f"corenet: warning: {LOAD_ENV} names {name!r}, but no installed plugin has that entry-point "
+                  f"name (installed: {', '.join(installed) or 'none'})", file=sys.stderr)
+    registry.prefer(os.environ.get(IMPL_ENV))
     return pm, registry
 
 

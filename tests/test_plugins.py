@@ -124,14 +124,51 @@ def test_uninstall_works_while_the_plugin_is_broken(fake_site):
     assert "broken" not in plugins and "boom" not in stderr
 
 
-def test_duplicate_name_names_both_distributions(fake_site):
-    fake_site.add_distribution("corenet-aaa", {"aaa": "corenet_aaa"}, {"corenet_aaa": GOOD})
+def _layers_json(fake_site, *options: str):
+    result = fake_site.run(*options, "list-layers", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
+def test_one_name_two_plugins_tie_is_settled_alphabetically_and_reported(fake_site):
     fake_site.add_distribution("corenet-bbb", {"bbb": "corenet_bbb"}, {"corenet_bbb": DUPLICATE})
+    fake_site.add_distribution("corenet-aaa", {"aaa": "corenet_aaa"}, {"corenet_aaa": GOOD})
     plugins, _ = _plugins_json(fake_site)
-    failed = [p for p in plugins.values() if p["status"] == "failed"]
-    assert len(failed) == 1
-    assert "corenet-aaa" in failed[0]["error"] and "corenet-bbb" in failed[0]["error"]
-    assert "Identity" in failed[0]["error"]
+    assert plugins["aaa"]["status"] == plugins["bbb"]["status"] == "ok"
+    rows, stderr = _layers_json(fake_site)
+    identity = [row for row in rows if row["name"] == "Identity"]
+    assert [(r["distribution"], r["selected"], r["tie"]) for r in identity] == [
+        ("corenet-aaa", True, True), ("corenet-bbb", False, True)]
+    assert "Identity" in stderr and "corenet-bbb" in stderr and "--impl Identity=" in stderr
+    rows, stderr = _layers_json(fake_site, "--impl", "Identity=corenet-bbb")
+    chosen = [r for r in rows if r["name"] == "Identity" and r["selected"]]
+    assert chosen[0]["distribution"] == "corenet-bbb" and not chosen[0]["tie"]
+    assert "share priority" not in stderr
+
+
+def test_a_plugin_implementation_beats_the_bundled_reference(fake_site):
+    """A third-party RNN (default priority) is selected over corenet-recurrent's reference RNN."""
+    source = GOOD.replace("class Identity", "class RNN").replace("register(Identity)", "register(RNN)")
+    fake_site.add_distribution("my-rnn", {"myrnn": "my_rnn"}, {"my_rnn": source})
+    rows, _ = _layers_json(fake_site)
+    rnn = [r for r in rows if r["name"] == "RNN"]
+    if len(rnn) < 2:
+        pytest.skip("corenet-recurrent is not installed")
+    assert rnn[0]["selected"] and rnn[0]["distribution"] == "my-rnn" and rnn[0]["priority"] == 50
+    assert rnn[1]["implementation"] == "reference" and rnn[1]["priority"] == 0
+    rows, _ = _layers_json(fake_site, "--impl", "reference")
+    assert [r["distribution"] for r in rows if r["name"] == "RNN" and r["selected"]] == ["corenet-recurrent"]
+    result = fake_site.run("list-layers", "--json", env=fake_site.env(CORENET_IMPL="RNN=reference"))
+    assert [r["distribution"] for r in json.loads(result.stdout) if r["name"] == "RNN" and r["selected"]] == [
+        "corenet-recurrent"]
+
+
+def test_same_name_twice_in_one_plugin_is_refused(fake_site):
+    twice = GOOD.replace("register(Identity)", "register(Identity)\n    register(Identity)")
+    fake_site.add_distribution("corenet-twice", {"twice": "corenet_twice"}, {"corenet_twice": twice})
+    plugins, _ = _plugins_json(fake_site)
+    assert plugins["twice"]["status"] == "failed"
+    assert "Identity" in plugins["twice"]["error"] and "twice" in plugins["twice"]["error"]
 
 
 @pytest.mark.parametrize("source, fragment", [(NOT_A_CLASS, "must be registered as classes"),

@@ -1,14 +1,14 @@
 """corenet plugin: batch normalization (hook implementations only)."""
 
 from corenet import hookimpl
-from corenet.plugins import package_path
+from corenet.plugins import REFERENCE_TIER, package_path
 
 
 @hookimpl
 def corenet_register_layers(register):
     from corenet_batchnorm.batchnorm import BatchNormalization
 
-    register(BatchNormalization)
+    register(BatchNormalization, **REFERENCE_TIER)
 
 
 @hookimpl

@@ -1,14 +1,14 @@
 """corenet plugin: inverted dropout (hook implementations only)."""
 
 from corenet import hookimpl
-from corenet.plugins import package_path
+from corenet.plugins import REFERENCE_TIER, package_path
 
 
 @hookimpl
 def corenet_register_layers(register):
     from corenet_dropout.dropout import Dropout
 
-    register(Dropout)
+    register(Dropout, **REFERENCE_TIER)
 
 
 @hookimpl

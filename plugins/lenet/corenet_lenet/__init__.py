@@ -4,14 +4,14 @@
 """
 
 from corenet import hookimpl
-from corenet.plugins import package_path
+from corenet.plugins import REFERENCE_TIER, package_path
 
 
 @hookimpl
 def corenet_register_models(register):
     from corenet_lenet.lenet import build
 
-    register(build, "LeNet")
+    register(build, "LeNet", **REFERENCE_TIER)
 
 
 @hookimpl

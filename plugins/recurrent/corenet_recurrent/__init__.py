@@ -2,7 +2,7 @@
 commands (hook implementations)."""
 
 from corenet import hookimpl
-from corenet.plugins import package_path
+from corenet.plugins import REFERENCE_TIER, package_path
 
 
 @hookimpl
@@ -12,7 +12,7 @@ def corenet_register_layers(register):
     from corenet_recurrent.rnn import RNN
 
     for layer in (TanH, Sigmoid, RNN, LSTM):
-        register(layer)
+        register(layer, **REFERENCE_TIER)
 
 
 @hookimpl

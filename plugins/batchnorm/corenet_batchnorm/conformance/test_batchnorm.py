@@ -374,7 +374,7 @@ class TestBatchNorm:
         import corenet_batchnorm
 
         layers, groups = [], []
-        corenet_batchnorm.corenet_register_layers(lambda cls, name=None: layers.append(cls))
+        corenet_batchnorm.corenet_register_layers(lambda cls, name=None, **tier: layers.append(cls))
         corenet_batchnorm.corenet_register_test_groups(lambda *args: groups.append(args))
         assert layers == [BatchNormalization]
         assert [(name, weight) for name, _, weight in groups] == [("TestBatchNorm", 25)]

@@ -236,7 +236,7 @@ class TestDropout:
         import corenet_dropout
 
         layers, groups = [], []
-        corenet_dropout.corenet_register_layers(lambda cls, name=None: layers.append(cls))
+        corenet_dropout.corenet_register_layers(lambda cls, name=None, **tier: layers.append(cls))
         corenet_dropout.corenet_register_test_groups(lambda *args: groups.append(args))
         assert layers == [Dropout]
         assert [(name, weight) for name, _, weight in groups] == [("TestDropout", 5)]

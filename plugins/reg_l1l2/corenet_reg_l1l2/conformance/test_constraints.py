@@ -125,7 +125,7 @@ class TestConstraints:
         import corenet_reg_l1l2
 
         registered = []
-        corenet_reg_l1l2.corenet_register_regularizers(lambda cls, name=None: registered.append(cls))
+        corenet_reg_l1l2.corenet_register_regularizers(lambda cls, name=None, **tier: registered.append(cls))
         assert registered == [L1_Regularizer, L2_Regularizer]
         groups = []
         corenet_reg_l1l2.corenet_register_test_groups(lambda *args: groups.append(args))
