@@ -1,10 +1,10 @@
-"""Print (or --write, or --check) the README's reliability table from tests/test_reliability_table.py.
+"""Print (or --write, or --check) the error table of docs/reference/errors.md from tests/test_reliability_table.py.
 
 Every row is produced by running its case and capturing the message a user sees,
 so the table always shows the framework's real errors:
 
     python scripts/reliability_table.py            # print the markdown
-    python scripts/reliability_table.py --write    # update the README's reliability section
+    python scripts/reliability_table.py --write    # update the table in docs/reference/errors.md
     python scripts/reliability_table.py --check    # exit 1 if that section is stale
 """
 
@@ -32,21 +32,21 @@ def load_cases_module():
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help="rewrite the README's reliability section")
+    group.add_argument("--write", action="store_true", help="rewrite the table in docs/reference/errors.md")
     group.add_argument("--check", action="store_true", help="fail if the file is out of date")
     args = parser.parse_args(argv)
     module = load_cases_module()
     table = module.render_table()
     if args.write:
-        readme = module.README.read_text()
-        temporary = module.README.with_suffix(".md.tmp")
-        temporary.write_text(module.with_section(readme, table))
-        os.replace(temporary, module.README)  # never leave a half-written README
-        print(f"wrote {module.README} ({len(module.CASES)} cases)")
+        page = module.ERRORS_PAGE.read_text()
+        temporary = module.ERRORS_PAGE.with_suffix(".md.tmp")
+        temporary.write_text(module.with_section(page, table))
+        os.replace(temporary, module.ERRORS_PAGE)  # never leave a half-written page
+        print(f"wrote {module.ERRORS_PAGE} ({len(module.CASES)} cases)")
         return 0
     if args.check:
-        if module.readme_section(module.README.read_text()) != table:
-            print("README.md's reliability table is out of date: run python scripts/reliability_table.py "
+        if module.table_section(module.ERRORS_PAGE.read_text()) != table:
+            print("docs/reference/errors.md is out of date: run python scripts/reliability_table.py "
                   "--write", file=sys.stderr)
             return 1
         return 0
