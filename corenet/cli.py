@@ -251,8 +251,8 @@ def _report_interrupted(run) -> None:
 @app.command("train")
 def train(
     config: str | None = typer.Argument(
-        None, help="A config name (see --list) or a YAML file. Default: digits (Conv + BatchNormalization + "
-        "Dropout + L2 on 8x8 digits, under a minute)."),
+        None, help="A config name (see --list) or a YAML file. Default: digits (Conv + ReLU + Pooling + two "
+        "FullyConnected on 8x8 digits; core layers only, a few seconds)."),
     data: Path | None = typer.Option(
         None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets."
     ),

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from corenet.catalog import install_hint
 from corenet.errors import CorenetError, RegistryError
 
 DEFAULT_CONFIG = "digits"
@@ -51,23 +52,8 @@ DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant"
             "loss": "CrossEntropyLoss"}
 DEFAULT_BATCH_SIZE = 64
 _COMPONENT_SECTIONS = ("data", "optimizer", "regularizer", "weights_initializer", "bias_initializer", "loss")
-#: names the course's plugins provide -> the distribution to install when one is missing
-#: component name -> (distribution, its folder under plugins/ in a corenet checkout)
-PLUGIN_HINTS = {
-    "L1_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"), "L2_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"),
-    "Dropout": ("corenet-dropout", "dropout"), "BatchNormalization": ("corenet-batchnorm", "batchnorm"),
-    "TanH": ("corenet-recurrent", "recurrent"), "Sigmoid": ("corenet-recurrent", "recurrent"),
-    "RNN": ("corenet-recurrent", "recurrent"), "LSTM": ("corenet-recurrent", "recurrent"),
-    "LeNet": ("corenet-lenet", "lenet"), "lenet-mnist": ("corenet-lenet", "lenet"),
-}
-
-
-def plugin_hint(name: str) -> str | None:
-    """How to get ``name`` when a course plugin provides it (None for other names)."""
-    if name not in PLUGIN_HINTS:
-        return None
-    plugin, folder = PLUGIN_HINTS[name]
-    return f"{name} comes with the plugin {plugin}: in a corenet checkout, corenet install ./plugins/{folder}"
+#: how to get a name a bundled plugin provides (the catalog knows which); kept under its old name
+plugin_hint = install_hint
 
 
 class ConfigError(CorenetError, ValueError):
@@ -142,7 +128,7 @@ def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, 
         return name, f"{name} ({entry})", entry.read_text(encoding="utf-8")
     if path.is_dir():
         raise ConfigError(f"{value}: is a folder; give a YAML config file or a config name")
-    hint = plugin_hint(name)
+    hint = install_hint(name)
     raise ConfigError(
         f"no config file or named config {value!r}{_did_you_mean(name, configs)}; "
         f"named configs: {', '.join(sorted(configs)) or '(none)'}" + (f" ({hint})" if hint else "")
@@ -378,7 +364,7 @@ class _Checker:
         try:
             factory = self.registry.get(kind, name)
         except RegistryError as exc:
-            hint = plugin_hint(name)
+            hint = install_hint(name)
             hint = f" ({hint})" if hint else _did_you_mean(name, getattr(self.registry, kind))
             raise self.fail(name_path, f"{exc}{hint}") from None
         args = spec.get("args") or {}

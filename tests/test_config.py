@@ -71,12 +71,15 @@ def error_for(tmp_path, text: str, old: str | None = None, new: str | None = Non
 # -- shipped configs -------------------------------------------------------------------------------
 def test_shipped_configs_are_found_by_name_and_valid():
     configs = available_configs()
-    assert {"digits", "iris", "lenet-mnist"} <= set(configs)
+    assert {"digits", "iris", "lenet-mnist", "digits-regularized"} <= set(configs)
     digits = load_config("digits")
-    names = [layer.name for layer in digits.layers]
-    assert {"Conv", "BatchNormalization", "Dropout"} <= set(names)
-    assert digits.regularizer.name == "L2_Regularizer"
+    core = {"Conv", "ReLU", "Pooling", "Flatten", "FullyConnected", "SoftMax"}
+    assert {layer.name for layer in digits.layers} == core  # the default needs no plugin
+    assert digits.regularizer is None and digits.optimizer.name == "Adam"
     assert load_config(None).name == "digits"  # the default
+    regularized = load_config("digits-regularized")  # corenet-lenet's, with the plugins it depends on
+    assert {"Conv", "BatchNormalization", "Dropout"} <= {layer.name for layer in regularized.layers}
+    assert regularized.regularizer.name == "L2_Regularizer"
     assert load_config("iris").data.name == "iris"
     lenet = load_config("lenet-mnist", {"data.args.path": "/nowhere"})
     assert lenet.model.name == "LeNet" and lenet.data.name == "mnist"
@@ -245,9 +248,9 @@ def test_missing_plugin_is_named(monkeypatch):
 
     monkeypatch.delitem(get_registry().layers, "Dropout")
     with pytest.raises(ConfigError) as info:
-        load_config("digits")
+        load_config("digits-regularized")
     assert "network.layers[5].name: unknown layer 'Dropout'" in str(info.value)
-    assert "corenet-dropout: in a corenet checkout, corenet install ./plugins/dropout" in str(info.value)
+    assert "Dropout comes with the plugin corenet-dropout: corenet install ./plugins/dropout" in str(info.value)
 
 
 def test_override_into_a_bare_name(tmp_path):
