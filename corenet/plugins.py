@@ -31,24 +31,22 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
+from importlib import import_module, metadata
 from typing import Any
 
 import pluggy
 
 from corenet import hookspecs
 from corenet.errors import PluginError, RegistryError
+from corenet.hookspecs import REFERENCE, REFERENCE_TIER, package_path  # noqa: F401 (plugins import them here)
 
 ENTRY_POINT_GROUP = "corenet"
 LOAD_ENV = "CORENET_LOAD_PLUGINS"
 IMPL_ENV = "CORENET_IMPL"
 #: priority of a registration that does not give one (a plugin's own implementation)
 DEFAULT_PRIORITY = 50
-#: the label of corenet's textbook implementations
-REFERENCE = "reference"
-#: keyword arguments with which corenet and its bundled plugins register: ``register(Conv, **REFERENCE_TIER)``
-REFERENCE_TIER = {"implementation": REFERENCE, "priority": 0}
+#: the core's own plugin, loaded first by its dotted name (it imports hookspecs, never this module)
+BUILTIN_PLUGIN = "corenet.builtin"
 
 #: registry attribute -> the hook that registers that kind
 KINDS: dict[str, str] = {
@@ -324,13 +322,13 @@ def _fail(info: PluginInfo, exc: BaseException, registry: Registry) -> None:
 
 def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
     """Build a plugin manager and a Registry from the built-in plugin and entry points."""
-    from corenet import __version__, builtin
+    from corenet import __version__
 
     pm = pluggy.PluginManager("corenet")
     pm.add_hookspecs(hookspecs)
     registry = Registry()
     candidates: list[tuple[PluginInfo, Callable[[], object]]] = [
-        (PluginInfo("corenet", "corenet", __version__, builtin.__name__), lambda: builtin)
+        (PluginInfo("corenet", "corenet", __version__, BUILTIN_PLUGIN), lambda: import_module(BUILTIN_PLUGIN))
     ]
     wanted = _wanted_plugins()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -393,8 +391,3 @@ def _ensure_loaded() -> tuple[pluggy.PluginManager, Registry]:
     if _loaded is None:
         _loaded = load_plugins()
     return _loaded
-
-
-def package_path(module_file: str, *parts: str) -> str:
-    """Absolute path of a file shipped beside ``module_file`` (for test group registration)."""
-    return str(Path(module_file).resolve().parent.joinpath(*parts))
