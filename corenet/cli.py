@@ -35,7 +35,7 @@ def main(
     impl: str | None = typer.Option(
         None, "--impl", metavar="PREFERENCE",
         help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
-        "textbook layers), 'fast' (corenet-fast), a distribution name, or NAME=LABEL for one name; "
+        "textbook layers), 'fast' (the fast tier, when installed), a distribution name, or NAME=LABEL for one name; "
         "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
 ) -> None:
     """corenet command line."""
@@ -128,7 +128,8 @@ def _pip(args: list[str]) -> None:
 @app.command("install")
 def install(
     names: list[str] = typer.Argument(
-        ..., help="Plugin folders, wheels or distribution names, e.g. ./plugins/dropout ./plugins/lenet"
+        ..., help="Plugin folders, wheels or distribution names (a corenet checkout has one folder per "
+        "plugin under `plugins`)"
     ),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
@@ -142,7 +143,7 @@ def install(
 
 @app.command("uninstall")
 def uninstall(
-    names: list[str] = typer.Argument(..., help="Distributions to remove, e.g. corenet-dropout"),
+    names: list[str] = typer.Argument(..., help="Distributions to remove, as `corenet plugins` lists them"),
     yes: bool = typer.Option(True, "-y/--ask", help="Do not ask for confirmation (default)."),
 ) -> None:
     """Uninstall plugins with pip (works even when a plugin is broken)."""

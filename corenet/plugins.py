@@ -16,7 +16,7 @@ implementation of each name:
    key, :meth:`Registry.prefer`) such as ``reference`` (every name that has a
    ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
 2. otherwise the highest priority: corenet's textbook layers register as
-   ``reference`` with priority 0, corenet-fast as ``fast`` with 10, and any other
+   ``reference`` with priority 0, the fast tier as ``fast`` with 10, and any other
    plugin by default with :data:`DEFAULT_PRIORITY` (50): installing a plugin that
    provides a name is a choice to use it;
 3. equal priorities from two distributions: the distribution first in alphabetical

@@ -33,7 +33,7 @@ class L2Loss:
 
 class ReferenceL2:
     """A minimal L2 regularizer (gradient alpha * w, norm alpha * sum(w^2)) for core tests
-    that must not depend on the reg_l1l2 plugin being installed."""
+    that must not depend on the L1/L2 regularizer plugin being installed."""
 
     def __init__(self, alpha: float) -> None:
         self.alpha = alpha

@@ -70,3 +70,25 @@ def test_entries_name_what_installed_plugins_provide():
         assert set(entry.configs) <= set(configs)
         checked += 1
     assert checked >= 1
+
+
+#: folders of the core package other helpers' work owns: the conformance suite names plugins to
+#: skip without them, and the benchmark suite is leaving the core package
+NOT_SCANNED = ("conformance", "bench")
+
+
+def test_the_catalog_is_the_only_core_module_that_names_plugins():
+    names = {entry.distribution for entry in catalog.BUNDLED} | {
+        entry.distribution.replace("-", "_") for entry in catalog.BUNDLED}
+    pattern = re.compile(r"plugins/|\b(" + "|".join(sorted(map(re.escape, names))) + r")\b")
+    offenders = []
+    for path in sorted((ROOT / "corenet").rglob("*")):
+        relative = path.relative_to(ROOT / "corenet")
+        if path.suffix not in (".py", ".yaml", ".yml", ".json", ".toml") or relative.parts[0] in NOT_SCANNED:
+            continue
+        if path.name == "catalog.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"corenet/{relative}:{number}: {line.strip()}")
+    assert not offenders, "plugin names or checkout paths outside corenet/catalog.py:\n" + "\n".join(offenders)
