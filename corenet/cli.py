@@ -98,13 +98,13 @@ def list_layers(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 @app.command("plugins")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List installed plugins, their versions, status and load errors."""
+    """List installed plugins, their versions, status, what they provide, load errors and refusals."""
     from corenet.plugins import get_registry
 
     registry = get_registry()
     records = [
         {"name": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
-         "status": p.status, "error": p.error, "registered": p.registered}
+         "status": p.status, "error": p.error, "registered": p.registered, "problems": p.problems}
         for p in registry.plugins
     ]
     if as_json:
@@ -113,7 +113,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
     rows = []
     for r in records:
         counts = ", ".join(f"{len(v)} {k}" for k, v in r["registered"].items())
-        rows.append([r["name"], r["distribution"], r["version"], r["status"], r["error"] or counts])
+        rows.append([r["name"], r["distribution"], r["version"], r["status"],
+                     r["error"] or "; ".join(part for part in (counts, *r["problems"]) if part)])
     _table("corenet plugins", ["plugin", "distribution", "version", "status", "provides / error"], rows)
 
 
@@ -437,20 +438,6 @@ def bench(
         raise _fail(str(exc)) from None
 
 
-def _register_plugin_commands() -> None:
-    if os.environ.get("CORENET_NO_PLUGIN_COMMANDS"):
-        return
-    from corenet.plugins import get_plugin_manager, get_registry
+from corenet.plugin_commands import add_plugin_commands  # noqa: E402 (after the built-in commands)
 
-    pm = get_plugin_manager()
-    failed = {p.name for p in get_registry().failures}
-    for impl in pm.hook.corenet_register_commands.get_hookimpls():
-        if impl.plugin_name in failed:
-            continue
-        try:
-            impl.function(app=app)
-        except Exception as exc:  # one plugin's command must not break the CLI
-            typer.echo(f"corenet: warning: plugin {impl.plugin_name!r} failed to add commands: {exc}", err=True)
-
-
-_register_plugin_commands()
+add_plugin_commands(app, sys.argv[1:])

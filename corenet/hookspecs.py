@@ -75,4 +75,9 @@ def corenet_register_test_groups(register):
 
 @hookspec
 def corenet_register_commands(app):
-    """Add sub-commands to the typer ``app`` of the ``corenet`` CLI."""
+    """Add sub-commands to ``app`` (``app.command("name")(function)``, ``app.add_typer(...)``).
+
+    ``app`` is a typer app of the plugin's own; its commands move into the ``corenet`` CLI
+    unless their name is taken (a plugin cannot replace a built-in command) or typer cannot
+    build them. Refusals and a hook that raises are reported by ``corenet plugins``.
+    """

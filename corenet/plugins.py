@@ -109,6 +109,10 @@ class PluginInfo:
     status: str = "ok"
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
+    #: what was refused while the plugin itself loaded (e.g. a command shadowing a built-in one)
+    problems: list[str] = field(default_factory=list)
+    #: the loaded plugin module (None until it loads)
+    plugin: object | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -345,7 +349,8 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
     for info, load in candidates:
         try:
             module = load()
-            pm.register(module, name=info.name)
+            # unique per distribution: two distributions may share an entry-point name
+            pm.register(module, name=f"{info.distribution}:{info.name}")
         except BaseException as exc:  # a broken plugin (even one raising SystemExit) must not lock users out
             _fail(info, exc, registry)
             continue
@@ -357,6 +362,7 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
             pm.unregister(module)
             _fail(info, exc, registry)
             continue
+        info.plugin = module
         registry.plugins.append(info)
     if wanted is not None:
         installed = sorted(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
