@@ -349,8 +349,9 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
     for info, load in candidates:
         try:
             module = load()
-            # unique per distribution: two distributions may share an entry-point name
-            pm.register(module, name=f"{info.distribution}:{info.name}")
+            # two distributions may share an entry-point name: the second is registered under a longer one
+            taken = pm.get_plugin(info.name) is not None
+            pm.register(module, name=f"{info.distribution}:{info.name}" if taken else info.name)
         except BaseException as exc:  # a broken plugin (even one raising SystemExit) must not lock users out
             _fail(info, exc, registry)
             continue
