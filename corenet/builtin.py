@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from corenet import initializers, losses, optimizers
-from corenet.hookspecs import hookimpl
-from corenet.plugins import REFERENCE_TIER, package_path
+from corenet.hookspecs import REFERENCE_TIER, hookimpl, package_path
 
 #: conformance group -> (test files in corenet/conformance, bonus weight)
 TEST_GROUPS = {

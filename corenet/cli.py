@@ -35,7 +35,7 @@ def main(
     impl: str | None = typer.Option(
         None, "--impl", metavar="PREFERENCE",
         help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
-        "textbook layers), 'fast' (corenet-fast), a distribution name, or NAME=LABEL for one name; "
+        "textbook layers), 'fast' (the fast tier, when installed), a distribution name, or NAME=LABEL for one name; "
         "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
 ) -> None:
     """corenet command line."""
@@ -98,13 +98,13 @@ def list_layers(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 @app.command("plugins")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List installed plugins, their versions, status and load errors."""
+    """List installed plugins, their versions, status, what they provide, load errors and refusals."""
     from corenet.plugins import get_registry
 
     registry = get_registry()
     records = [
         {"name": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
-         "status": p.status, "error": p.error, "registered": p.registered}
+         "status": p.status, "error": p.error, "registered": p.registered, "problems": p.problems}
         for p in registry.plugins
     ]
     if as_json:
@@ -113,7 +113,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
     rows = []
     for r in records:
         counts = ", ".join(f"{len(v)} {k}" for k, v in r["registered"].items())
-        rows.append([r["name"], r["distribution"], r["version"], r["status"], r["error"] or counts])
+        rows.append([r["name"], r["distribution"], r["version"], r["status"],
+                     r["error"] or "; ".join(part for part in (counts, *r["problems"]) if part)])
     _table("corenet plugins", ["plugin", "distribution", "version", "status", "provides / error"], rows)
 
 
@@ -128,7 +129,8 @@ def _pip(args: list[str]) -> None:
 @app.command("install")
 def install(
     names: list[str] = typer.Argument(
-        ..., help="Plugin folders, wheels or distribution names, e.g. ./plugins/dropout ./plugins/lenet"
+        ..., help="Plugin folders, wheels or distribution names (a corenet checkout has one folder per "
+        "plugin under `plugins`)"
     ),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
@@ -142,7 +144,7 @@ def install(
 
 @app.command("uninstall")
 def uninstall(
-    names: list[str] = typer.Argument(..., help="Distributions to remove, e.g. corenet-dropout"),
+    names: list[str] = typer.Argument(..., help="Distributions to remove, as `corenet plugins` lists them"),
     yes: bool = typer.Option(True, "-y/--ask", help="Do not ask for confirmation (default)."),
 ) -> None:
     """Uninstall plugins with pip (works even when a plugin is broken)."""
@@ -251,8 +253,8 @@ def _report_interrupted(run) -> None:
 @app.command("train")
 def train(
     config: str | None = typer.Argument(
-        None, help="A config name (see --list) or a YAML file. Default: digits (Conv + BatchNormalization + "
-        "Dropout + L2 on 8x8 digits, under a minute)."),
+        None, help="A config name (see --list) or a YAML file. Default: digits (Conv + ReLU + Pooling + two "
+        "FullyConnected on 8x8 digits; core layers only, a few seconds)."),
     data: Path | None = typer.Option(
         None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets."
     ),
@@ -436,20 +438,6 @@ def bench(
         raise _fail(str(exc)) from None
 
 
-def _register_plugin_commands() -> None:
-    if os.environ.get("CORENET_NO_PLUGIN_COMMANDS"):
-        return
-    from corenet.plugins import get_plugin_manager, get_registry
+from corenet.plugin_commands import add_plugin_commands  # noqa: E402 (after the built-in commands)
 
-    pm = get_plugin_manager()
-    failed = {p.name for p in get_registry().failures}
-    for impl in pm.hook.corenet_register_commands.get_hookimpls():
-        if impl.plugin_name in failed:
-            continue
-        try:
-            impl.function(app=app)
-        except Exception as exc:  # one plugin's command must not break the CLI
-            typer.echo(f"corenet: warning: plugin {impl.plugin_name!r} failed to add commands: {exc}", err=True)
-
-
-_register_plugin_commands()
+add_plugin_commands(app, sys.argv[1:])

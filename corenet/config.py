@@ -18,20 +18,19 @@ A config names its components by their registry names::
 or uses a registered model: ``network: {model: LeNet}``. Every mistake (unknown key,
 unknown name, missing or unexpected argument, wrong type) raises :class:`ConfigError`
 naming the file and the key path (``network.layers[3].args.num_kernels``) with the
-valid choices. Argument types come from the class's signature (annotations, else
-the type of the default). Configs ship in ``corenet/configs`` and in a ``configs``
+valid choices. Names and argument names are checked when the config is read (arguments
+are bound to the class's signature); argument values are checked by the constructors
+themselves when the objects are built, and their errors are reported at the key path
+of the argument they name. Configs ship in ``corenet/configs`` and in a ``configs``
 folder inside any plugin package, and are found by name (``digits``) or by path.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import difflib
 import inspect
 import os
 import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from corenet.catalog import install_hint
 from corenet.errors import CorenetError, RegistryError
 
 DEFAULT_CONFIG = "digits"
@@ -51,23 +51,8 @@ DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant"
             "loss": "CrossEntropyLoss"}
 DEFAULT_BATCH_SIZE = 64
 _COMPONENT_SECTIONS = ("data", "optimizer", "regularizer", "weights_initializer", "bias_initializer", "loss")
-#: names the course's plugins provide -> the distribution to install when one is missing
-#: component name -> (distribution, its folder under plugins/ in a corenet checkout)
-PLUGIN_HINTS = {
-    "L1_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"), "L2_Regularizer": ("corenet-reg-l1l2", "reg_l1l2"),
-    "Dropout": ("corenet-dropout", "dropout"), "BatchNormalization": ("corenet-batchnorm", "batchnorm"),
-    "TanH": ("corenet-recurrent", "recurrent"), "Sigmoid": ("corenet-recurrent", "recurrent"),
-    "RNN": ("corenet-recurrent", "recurrent"), "LSTM": ("corenet-recurrent", "recurrent"),
-    "LeNet": ("corenet-lenet", "lenet"), "lenet-mnist": ("corenet-lenet", "lenet"),
-}
-
-
-def plugin_hint(name: str) -> str | None:
-    """How to get ``name`` when a course plugin provides it (None for other names)."""
-    if name not in PLUGIN_HINTS:
-        return None
-    plugin, folder = PLUGIN_HINTS[name]
-    return f"{name} comes with the plugin {plugin}: in a corenet checkout, corenet install ./plugins/{folder}"
+#: how to get a name a bundled plugin provides (the catalog knows which); kept under its old name
+plugin_hint = install_hint
 
 
 class ConfigError(CorenetError, ValueError):
@@ -142,7 +127,7 @@ def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, 
         return name, f"{name} ({entry})", entry.read_text(encoding="utf-8")
     if path.is_dir():
         raise ConfigError(f"{value}: is a folder; give a YAML config file or a config name")
-    hint = plugin_hint(name)
+    hint = install_hint(name)
     raise ConfigError(
         f"no config file or named config {value!r}{_did_you_mean(name, configs)}; "
         f"named configs: {', '.join(sorted(configs)) or '(none)'}" + (f" ({hint})" if hint else "")
@@ -152,7 +137,7 @@ def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, 
 # -- the validated config -----------------------------------------------------------------------
 @dataclass
 class Component:
-    """A registry object and its arguments, validated; ``path`` is its YAML key path."""
+    """A registry object and its arguments bound to its signature; ``path`` is its YAML key path."""
 
     kind: str
     name: str
@@ -160,13 +145,26 @@ class Component:
     args: dict[str, Any]
     path: str
     source: str
+    #: the class name (or registered name of a builder) that messages use
+    label: str = ""
+    #: the key path of its arguments (``network.layers[3].args``)
+    args_path: str = ""
+    #: the argument names the config gave (not the ones corenet supplies)
+    given: tuple[str, ...] = ()
 
     def build(self, **extra: Any) -> Any:
-        """Call the class/builder; its own errors are reported at this component's key path."""
+        """Call the class/builder; its own checks' errors are reported at the key path of the argument
+        they name (``network.layers[3].args.num_kernels``), else at this component's path."""
         try:
             return self.factory(**self.args, **extra)
         except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
-            message = f"{self.source}: {self.path}: {self.name} refused its arguments: {exc}"
+            label = self.label or self.name
+            argument = _argument_in(str(exc), self.given)
+            if argument is None:
+                message = f"{self.source}: {self.path}: {label} refused its arguments: {exc}"
+            else:
+                owner = "" if str(exc).startswith(f"{label}: ") else f"{label}: "
+                message = f"{self.source}: {self.args_path or self.path + '.args'}.{argument}: {owner}{exc}"
             raise ConfigError(message) from exc
 
 
@@ -235,7 +233,7 @@ def parse_config(raw: dict, name: str = "config", source: str = "config") -> Con
     checker = _Checker(get_registry(), source)
     checker.keys(raw, TOP_KEYS, "", required=("data", "network"))
     config = Config(name=name, source=source, seed=0, dtype=None, data=None)  # type: ignore[arg-type]
-    config.description = checker.typed(raw.get("description", ""), str, "description")
+    config.description = checker.string(raw.get("description", ""), "description")
     config.seed = checker.integer(raw.get("seed", 0), "seed", minimum=0)
     if raw.get("dtype") is not None:
         config.dtype = checker.choice(raw["dtype"], ("float32", "float64"), "dtype")
@@ -260,7 +258,7 @@ def _parse_training(checker: _Checker, training: dict, config: Config) -> None:
     config.batch_size = checker.integer(training.get("batch_size", DEFAULT_BATCH_SIZE),
                                         "training.batch_size", minimum=1)
     if training.get("checkpoint") is not None:
-        config.checkpoint = checker.typed(training["checkpoint"], str, "training.checkpoint")
+        config.checkpoint = checker.string(training["checkpoint"], "training.checkpoint")
     if training.get("checkpoint_every") is not None:
         config.checkpoint_every = checker.integer(training["checkpoint_every"], "training.checkpoint_every",
                                                   minimum=1)
@@ -301,11 +299,7 @@ def _parse_network(checker: _Checker, network: Any, config: Config) -> None:
                      for index, spec in enumerate(layers)]
 
 
-# -- checking values against registry signatures -------------------------------------------------
-class _Mismatch(Exception):
-    """A value does not fit a type hint; ``args[0]`` says what was expected."""
-
-
+# -- checking names and arguments against the registry ----------------------------------------------
 class _Checker:
     """Validation helpers that know the registry and the file name for messages."""
 
@@ -333,23 +327,24 @@ class _Checker:
             if key not in mapping:
                 raise self.fail(f"{path}.{key}" if path else key, "missing (required)")
 
-    def typed(self, value: Any, kind: type, path: str) -> Any:
-        try:
-            return _coerce(value, kind)
-        except _Mismatch as exc:
-            raise self.fail(path, f"expected {exc.args[0]}, got {value!r} ({_yaml_type(value)})") from None
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {value!r} ({_yaml_type(value)})")
+        return value
 
     def integer(self, value: Any, path: str, minimum: int) -> int:
-        number = self.typed(value, int, path)
-        if number < minimum:
-            raise self.fail(path, f"must be an integer >= {minimum}, got {number}")
-        return number
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {value!r} ({_yaml_type(value)})")
+        if value < minimum:
+            raise self.fail(path, f"must be an integer >= {minimum}, got {value}")
+        return value
 
     def number(self, value: Any, path: str, positive: bool) -> float:
-        number = self.typed(value, float, path)
-        if positive and not number > 0:
-            raise self.fail(path, f"must be a number > 0, got {number}")
-        return number
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(path, f"expected a number, got {value!r} ({_yaml_type(value)})")
+        if positive and not value > 0:
+            raise self.fail(path, f"must be a number > 0, got {value}")
+        return float(value)
 
     def choice(self, value: Any, valid: tuple[str, ...], path: str) -> str:
         if value not in valid:
@@ -358,10 +353,11 @@ class _Checker:
 
     def component(self, spec: Any, kind: str, path: str, *, fixed: dict[str, Any] | None = None,
                   extra_keys: tuple[str, ...] = (), prefix: str | None = None) -> Component:
-        """Validate ``name`` (a string or ``{name, args}``) and its arguments against the signature.
+        """Validate ``name`` (a string or ``{name, args}``) and bind its arguments to the signature.
 
         ``fixed`` arguments are supplied by corenet (e.g. a data set's batch_size) and may
         not appear in ``args``; ``prefix`` replaces ``path`` for the ``args`` key (models).
+        Argument values are the constructor's to check, when the component is built.
         """
         if isinstance(spec, str):
             spec = {"name": spec}
@@ -378,72 +374,52 @@ class _Checker:
         try:
             factory = self.registry.get(kind, name)
         except RegistryError as exc:
-            hint = plugin_hint(name)
+            hint = install_hint(name)
             hint = f" ({hint})" if hint else _did_you_mean(name, getattr(self.registry, kind))
             raise self.fail(name_path, f"{exc}{hint}") from None
         args = spec.get("args") or {}
         args_path = f"{prefix or path}.args"
         self.mapping(args, args_path)
-        checked = self.arguments(factory, name, dict(args), args_path, fixed or {})
-        return Component(kind, name, factory, checked, path, self.source)
+        label = factory.__name__ if isinstance(factory, type) else name  # IrisData, not iris
+        bound = self.bind(factory, label, dict(args), args_path, fixed or {})
+        return Component(kind, name, factory, bound, path, self.source, label, args_path, tuple(args))
 
-    def arguments(self, factory: Callable, name: str, args: dict, path: str, fixed: dict) -> dict:
-        try:
-            signature = inspect.signature(factory)
-        except (TypeError, ValueError):  # builtins without a signature: pass the arguments through
-            return {**args, **fixed}
-        parameters = {p.name: p for p in signature.parameters.values()
-                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-        hints = _type_hints(factory)
-        valid = [p for p in parameters if p not in fixed]
-        name = factory.__name__ if isinstance(factory, type) else name  # IrisData, not iris
-        described = f"{name}({', '.join(valid)})"
+    def bind(self, factory: Callable, label: str, args: dict, path: str, fixed: dict) -> dict:
+        """``args`` (YAML lists as tuples) plus the ``fixed`` ones the factory takes, bound to its signature;
+        an unknown or missing argument is reported at its key path with the valid names."""
         for key in args:
             if key in fixed:
                 raise self.fail(f"{path}.{key}", f"set by corenet (from training.{key}), do not give it here")
-            if key not in parameters and not takes_kwargs:
-                choices = f"arguments: {described}" if valid else f"{name} takes no arguments"
-                raise self.fail(f"{path}.{key}", f"{name} has no argument {key!r}"
-                                                  f"{_did_you_mean(key, valid)}; {choices}")
-        checked: dict[str, Any] = {}
-        for key, parameter in parameters.items():
-            if key in fixed:
-                checked[key] = fixed[key]
-                continue
-            if key not in args:
-                if parameter.default is inspect.Parameter.empty:
-                    hint = " (pass --data PATH)" if key == "path" else ""
-                    raise self.fail(f"{path}.{key}", f"missing required argument of {described}{hint}")
-                continue
-            expected = hints.get(key, _hint_from_default(parameter.default))
-            try:
-                checked[key] = _coerce(args[key], expected)
-            except _Mismatch as exc:
-                raise self.fail(f"{path}.{key}", f"{name} expects {exc.args[0]}, got {args[key]!r} "
-                                                  f"({_yaml_type(args[key])})") from None
+        values = {key: _tuples(value) for key, value in args.items()}
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # builtins without a signature: pass the arguments through
+            return {**values, **fixed}
+        parameters = signature.parameters.values()
+        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters)
+        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        values.update({key: value for key, value in fixed.items() if key in names or takes_kwargs})
+        try:
+            signature.bind(**values)
+        except TypeError as exc:
+            raise self._binding_error(exc, signature, label, names, args, fixed, path) from None
+        return values
+
+    def _binding_error(self, exc: TypeError, signature: inspect.Signature, label: str, names: list[str],
+                       args: dict, fixed: dict, path: str) -> ConfigError:
+        valid = [name for name in names if name not in fixed]
+        described = f"{label}({', '.join(valid)})"
         for key in args:
-            if key not in checked:
-                checked[key] = _tuples(args[key])
-        return checked
-
-
-def _type_hints(factory: Callable) -> dict[str, Any]:
-    target = factory.__init__ if isinstance(factory, type) else factory
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: fall back to the defaults' types
-        return {}
-
-
-def _hint_from_default(default: Any) -> Any:
-    if default is inspect.Parameter.empty or default is None:
-        return Any
-    if isinstance(default, (bool, int, float, str)):
-        return type(default)
-    if isinstance(default, (tuple, list)):
-        return tuple
-    return Any
+            if key not in names:
+                choices = f"arguments: {described}" if valid else f"{label} takes no arguments"
+                return self.fail(f"{path}.{key}", f"{label} has no argument {key!r}{_did_you_mean(key, valid)}; "
+                                                  f"{choices}")
+        for parameter in signature.parameters.values():
+            if parameter.name in names and parameter.name not in args and parameter.name not in fixed \
+                    and parameter.default is inspect.Parameter.empty:
+                hint = " (pass --data PATH)" if parameter.name == "path" else ""
+                return self.fail(f"{path}.{parameter.name}", f"missing required argument of {described}{hint}")
+        return self.fail(path, f"{label} cannot be called with these arguments: {exc}")
 
 
 def _tuples(value: Any) -> Any:
@@ -455,84 +431,11 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-_SEQUENCES = (tuple, list, collections.abc.Sequence)
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """``value`` checked against ``hint``: lists become tuples, ints floats where floats are expected.
-
-    Raises _Mismatch saying what was expected.
-    """
-    if hint is Any or hint is inspect.Parameter.empty:
-        return _tuples(value)
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        for option in arguments:
-            try:
-                return _coerce(value, option)
-            except _Mismatch:
-                continue
-        raise _Mismatch(" or ".join(_describe(option) for option in arguments))
-    if hint is type(None):
-        if value is None:
-            return None
-        raise _Mismatch("null")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch("true or false")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _Mismatch("an integer")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise _Mismatch("a number")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch("a string")
-    if hint in (Path, os.PathLike) or origin is os.PathLike:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch("a path")
-    if hint in _SEQUENCES or origin in _SEQUENCES:
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch(_describe(hint))
-        items = list(value)
-        if arguments and not (len(arguments) == 2 and arguments[1] is Ellipsis) and origin is tuple:
-            if len(items) != len(arguments):
-                raise _Mismatch(_describe(hint))
-            return tuple(_coerce(item, option) for item, option in zip(items, arguments))
-        element = arguments[0] if arguments else Any
-        try:
-            return tuple(_coerce(item, element) for item in items)
-        except _Mismatch:
-            raise _Mismatch(_describe(hint)) from None
-    return _tuples(value)  # a hint corenet cannot check: the class validates it when built
-
-
-def _describe(hint: Any) -> str:
-    simple = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-              type(None): "null", Path: "a path"}
-    if hint in simple:
-        return simple[hint]
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        return " or ".join(_describe(option) for option in arguments)
-    if hint in _SEQUENCES or origin in _SEQUENCES:
-        if not arguments:
-            return "a list"
-        if len(arguments) == 2 and arguments[1] is Ellipsis or origin is not tuple:
-            return f"a list of {_plural(_describe(arguments[0]))}"
-        return f"a list of {len(arguments)} ({', '.join(_describe(a) for a in arguments)})"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _plural(description: str) -> str:
-    plurals = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
-    return plurals.get(description, description)
+def _argument_in(message: str, names: tuple[str, ...]) -> str | None:
+    """The argument among ``names`` that ``message`` mentions first (as a whole word), else None."""
+    found = [(match.start(), name) for name in names
+             if (match := re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message))]
+    return min(found)[1] if found else None
 
 
 def _yaml_type(value: Any) -> str:

@@ -1,18 +1,33 @@
-"""Hook specifications: one hook per kind of component, each handed a ``register`` callable.
+"""The plugin contract: one hook per kind of component, each handed a ``register`` callable.
 
 A plugin module implements any of these with ``@corenet.hookimpl``::
 
     @hookimpl
     def corenet_register_layers(register):
         register(Dropout)
+
+This module is a leaf (it imports no other corenet module), so the built-in plugin, the
+plugin loader and every plugin can import it without a cycle.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("corenet")
 hookimpl = pluggy.HookimplMarker("corenet")
+
+#: the label of corenet's textbook implementations
+REFERENCE = "reference"
+#: keyword arguments with which corenet and its bundled plugins register: ``register(Conv, **REFERENCE_TIER)``
+REFERENCE_TIER = {"implementation": REFERENCE, "priority": 0}
+
+
+def package_path(module_file: str, *parts: str) -> str:
+    """Absolute path of a file shipped beside ``module_file`` (for test group registration)."""
+    return str(Path(module_file).resolve().parent.joinpath(*parts))
 
 
 @hookspec
@@ -60,4 +75,9 @@ def corenet_register_test_groups(register):
 
 @hookspec
 def corenet_register_commands(app):
-    """Add sub-commands to the typer ``app`` of the ``corenet`` CLI."""
+    """Add sub-commands to ``app`` (``app.command("name")(function)``, ``app.add_typer(...)``).
+
+    ``app`` is a typer app of the plugin's own; its commands move into the ``corenet`` CLI
+    unless their name is taken (a plugin cannot replace a built-in command) or typer cannot
+    build them. Refusals and a hook that raises are reported by ``corenet plugins``.
+    """

@@ -16,7 +16,7 @@ implementation of each name:
    key, :meth:`Registry.prefer`) such as ``reference`` (every name that has a
    ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
 2. otherwise the highest priority: corenet's textbook layers register as
-   ``reference`` with priority 0, corenet-fast as ``fast`` with 10, and any other
+   ``reference`` with priority 0, the fast tier as ``fast`` with 10, and any other
    plugin by default with :data:`DEFAULT_PRIORITY` (50): installing a plugin that
    provides a name is a choice to use it;
 3. equal priorities from two distributions: the distribution first in alphabetical
@@ -31,24 +31,22 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
+from importlib import import_module, metadata
 from typing import Any
 
 import pluggy
 
 from corenet import hookspecs
 from corenet.errors import PluginError, RegistryError
+from corenet.hookspecs import REFERENCE, REFERENCE_TIER, package_path  # noqa: F401 (plugins import them here)
 
 ENTRY_POINT_GROUP = "corenet"
 LOAD_ENV = "CORENET_LOAD_PLUGINS"
 IMPL_ENV = "CORENET_IMPL"
 #: priority of a registration that does not give one (a plugin's own implementation)
 DEFAULT_PRIORITY = 50
-#: the label of corenet's textbook implementations
-REFERENCE = "reference"
-#: keyword arguments with which corenet and its bundled plugins register: ``register(Conv, **REFERENCE_TIER)``
-REFERENCE_TIER = {"implementation": REFERENCE, "priority": 0}
+#: the core's own plugin, loaded first by its dotted name (it imports hookspecs, never this module)
+BUILTIN_PLUGIN = "corenet.builtin"
 
 #: registry attribute -> the hook that registers that kind
 KINDS: dict[str, str] = {
@@ -111,6 +109,10 @@ class PluginInfo:
     status: str = "ok"
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
+    #: what was refused while the plugin itself loaded (e.g. a command shadowing a built-in one)
+    problems: list[str] = field(default_factory=list)
+    #: the loaded plugin module (None until it loads)
+    plugin: object | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -324,13 +326,13 @@ def _fail(info: PluginInfo, exc: BaseException, registry: Registry) -> None:
 
 def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
     """Build a plugin manager and a Registry from the built-in plugin and entry points."""
-    from corenet import __version__, builtin
+    from corenet import __version__
 
     pm = pluggy.PluginManager("corenet")
     pm.add_hookspecs(hookspecs)
     registry = Registry()
     candidates: list[tuple[PluginInfo, Callable[[], object]]] = [
-        (PluginInfo("corenet", "corenet", __version__, builtin.__name__), lambda: builtin)
+        (PluginInfo("corenet", "corenet", __version__, BUILTIN_PLUGIN), lambda: import_module(BUILTIN_PLUGIN))
     ]
     wanted = _wanted_plugins()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -347,7 +349,9 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
     for info, load in candidates:
         try:
             module = load()
-            pm.register(module, name=info.name)
+            # two distributions may share an entry-point name: the second is registered under a longer one
+            taken = pm.get_plugin(info.name) is not None
+            pm.register(module, name=f"{info.distribution}:{info.name}" if taken else info.name)
         except BaseException as exc:  # a broken plugin (even one raising SystemExit) must not lock users out
             _fail(info, exc, registry)
             continue
@@ -359,6 +363,7 @@ def load_plugins() -> tuple[pluggy.PluginManager, Registry]:
             pm.unregister(module)
             _fail(info, exc, registry)
             continue
+        info.plugin = module
         registry.plugins.append(info)
     if wanted is not None:
         installed = sorted(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
@@ -393,8 +398,3 @@ def _ensure_loaded() -> tuple[pluggy.PluginManager, Registry]:
     if _loaded is None:
         _loaded = load_plugins()
     return _loaded
-
-
-def package_path(module_file: str, *parts: str) -> str:
-    """Absolute path of a file shipped beside ``module_file`` (for test group registration)."""
-    return str(Path(module_file).resolve().parent.joinpath(*parts))

@@ -112,6 +112,15 @@ def positive_int(name: str, value, owner: str | None = None) -> int:
     return int(value)
 
 
+def boolean(name: str, value, owner: str | None = None) -> bool:
+    """``value`` as a bool: only True or False (NumPy's included); anything else, 0 and 1 too, raises
+    a TypeError naming the argument (prefixed by ``owner`` when given)."""
+    if not isinstance(value, (bool, np.bool_)):
+        prefix = f"{owner}: " if owner else ""
+        raise TypeError(f"{prefix}{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def real_number(name: str, value, owner: str | None = None, *, low: float | None = None,
                 high: float | None = None, low_inclusive: bool = True, high_inclusive: bool = True) -> float:
     """``value`` as a float: a finite real number within the optional bounds ``low``/``high``.

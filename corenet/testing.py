@@ -1,4 +1,7 @@
-"""Helpers for plugin authors: numerical gradient checks and accuracy.
+"""Helpers for plugin authors and tests: numerical gradient checks, a fixed batch, accuracy.
+
+:func:`check_gradients` is the one-call check (input and every parameter of a layer);
+:class:`FixedBatch` is a data layer that always yields the same batch.
 
 A check runs ``layers`` (a list of layers ending in a loss layer with
 ``forward(prediction, label)`` and ``backward(label)``) and compares the analytic
@@ -33,7 +36,7 @@ class L2Loss:
 
 class ReferenceL2:
     """A minimal L2 regularizer (gradient alpha * w, norm alpha * sum(w^2)) for core tests
-    that must not depend on the reg_l1l2 plugin being installed."""
+    that must not depend on the L1/L2 regularizer plugin being installed."""
 
     def __init__(self, alpha: float) -> None:
         self.alpha = alpha
@@ -142,3 +145,71 @@ def calculate_accuracy(prediction: np.ndarray, labels: np.ndarray) -> float:
     if prediction.shape[0] != labels.shape[0]:
         raise ValueError(f"prediction has {prediction.shape[0]} rows but labels have {labels.shape[0]}")
     return float(np.mean(np.argmax(prediction, axis=1) == np.argmax(labels, axis=1)))
+
+
+class FixedBatch:
+    """A data layer whose ``next()`` yields the same ``(input_tensor, label_tensor)`` every time.
+
+    Each call returns fresh copies (a layer that writes into its input cannot change the next
+    batch); both attributes may be reassigned between calls; ``calls`` counts ``next()`` calls.
+    Shapes are whatever the network takes, e.g. (b, features) and one-hot (b, classes).
+    """
+
+    def __init__(self, input_tensor: np.ndarray, label_tensor: np.ndarray) -> None:
+        self.input_tensor = input_tensor
+        self.label_tensor = label_tensor
+        self.calls = 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        return np.array(self.input_tensor, copy=True), np.array(self.label_tensor, copy=True)
+
+
+def check_gradients(
+    layers,
+    input_tensor: np.ndarray,
+    label_tensor: np.ndarray | None = None,
+    *,
+    parameters: Sequence[str] | None = None,
+    tolerance: float = 1e-5,
+    epsilon: float = 1e-5,
+    seed: int | None = None,
+    label_seed: int = 0,
+) -> dict[str, float]:
+    """Check ``backward`` against central differences (float64) w.r.t. the input and every parameter.
+
+    ``layers`` is one layer or a list of them; an :class:`L2Loss` closes the chain. The label
+    defaults to standard-normal values shaped like the chain's output (``label_seed``).
+    ``parameters`` names the first layer's parameters to check; by default every layer's
+    ``parameter_names`` (trainable layers; ``weights`` for a trainable layer without that list).
+    ``seed`` reseeds NumPy before every forward pass (layers that draw random numbers).
+    Returns ``{"input": error, "weights": error, ...}`` (``"layers[1].bias"`` beyond the first
+    layer) and raises AssertionError naming every relative error above ``tolerance``.
+    """
+    chain = list(layers) if isinstance(layers, (list, tuple)) else [layers]
+    x = np.array(input_tensor, dtype=np.float64)
+    if label_tensor is None:
+        output = x
+        if seed is not None:
+            np.random.seed(seed)
+        for layer in chain:
+            output = layer.forward(output)
+        label_tensor = np.random.RandomState(label_seed).standard_normal(np.shape(output))
+    checked = [*chain, L2Loss()]
+    errors = {"input": gradient_check(checked, x, label_tensor, epsilon=epsilon, seed=seed)}
+    for index, layer in enumerate(chain):
+        if parameters is not None:
+            names = tuple(parameters) if index == 0 else ()
+        elif getattr(layer, "trainable", False):
+            names = tuple(getattr(layer, "parameter_names", ("weights",)))
+        else:
+            names = ()
+        for name in names:
+            key = name if index == 0 else f"layers[{index}].{name}"
+            errors[key] = gradient_check_weights(checked, x, label_tensor, layer_index=index, parameter=name,
+                                                 epsilon=epsilon, seed=seed)
+    wrong = {key: error for key, error in errors.items() if not error <= tolerance}
+    if wrong:
+        details = ", ".join(f"{key} {error:.3g}" for key, error in wrong.items())
+        raise AssertionError(f"gradient check failed (relative error > {tolerance:g}): {details}")
+    return errors

@@ -409,7 +409,7 @@ def test_plugin_layers_and_float32_round_trip_without_warnings(tmp_path):
     previous = get_default_dtype()
     set_default_dtype(np.float32)
     try:
-        net, data = prepare(load_config("digits", {"dtype": "float32"}))  # Conv, BatchNormalization, Dropout
+        net, data = prepare(load_config("digits-regularized", {"dtype": "float32"}))  # Conv, BatchNorm, Dropout
     finally:
         set_default_dtype(previous)
     net.train(3)

@@ -63,20 +63,25 @@ def error_for(tmp_path, text: str, old: str | None = None, new: str | None = Non
     if old is not None:
         assert old in text, old
         text = text.replace(old, new)
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError) as info:  # names when read, argument values when built
+        config = load_config(write(tmp_path, text))
+        build_data(config)
+        build_network(config)
     return str(info.value)
 
 
 # -- shipped configs -------------------------------------------------------------------------------
 def test_shipped_configs_are_found_by_name_and_valid():
     configs = available_configs()
-    assert {"digits", "iris", "lenet-mnist"} <= set(configs)
+    assert {"digits", "iris", "lenet-mnist", "digits-regularized"} <= set(configs)
     digits = load_config("digits")
-    names = [layer.name for layer in digits.layers]
-    assert {"Conv", "BatchNormalization", "Dropout"} <= set(names)
-    assert digits.regularizer.name == "L2_Regularizer"
+    core = {"Conv", "ReLU", "Pooling", "Flatten", "FullyConnected", "SoftMax"}
+    assert {layer.name for layer in digits.layers} == core  # the default needs no plugin
+    assert digits.regularizer is None and digits.optimizer.name == "Adam"
     assert load_config(None).name == "digits"  # the default
+    regularized = load_config("digits-regularized")  # corenet-lenet's, with the plugins it depends on
+    assert {"Conv", "BatchNormalization", "Dropout"} <= {layer.name for layer in regularized.layers}
+    assert regularized.regularizer.name == "L2_Regularizer"
     assert load_config("iris").data.name == "iris"
     lenet = load_config("lenet-mnist", {"data.args.path": "/nowhere"})
     assert lenet.model.name == "LeNet" and lenet.data.name == "mnist"
@@ -107,15 +112,20 @@ def test_missing_required_argument(tmp_path):
 
 def test_wrong_argument_type(tmp_path):
     message = error_for(tmp_path, CONV, "num_kernels: 4", "num_kernels: four")
-    assert "network.layers[0].args.num_kernels: Conv expects an integer, got 'four' (a string)" in message
+    # the constructors' own checks, reported at the key path of the argument they name
+    assert "network.layers[0].args.num_kernels: Conv: num_kernels must be a positive integer, got 'four'" \
+        in message
     message = error_for(tmp_path, CONV, "input_size: 256", "input_size: 25.6")
-    assert "network.layers[3].args.input_size: FullyConnected expects an integer, got 25.6 (a number)" \
+    assert "network.layers[3].args.input_size: FullyConnected: input_size must be a positive integer, got 25.6" \
         in message
     message = error_for(tmp_path, GOOD, "learning_rate: 5e-3", "learning_rate: fast")
-    assert "network.optimizer.args.learning_rate: Adam expects a number, got 'fast'" in message
+    assert "network.optimizer.args.learning_rate: Adam: learning_rate must be a finite real number > 0, " \
+           "got 'fast'" in message
     message = error_for(tmp_path, GOOD, "output_size: 8}", "output_size: true}")
-    assert "network.layers[0].args.output_size: FullyConnected expects an integer, got True (a boolean)" \
+    assert "network.layers[0].args.output_size: FullyConnected: output_size must be a positive integer, got True" \
         in message
+    message = error_for(tmp_path, GOOD, "rho: 0.999", "rho: 1.5")
+    assert "network.optimizer.args.rho: Adam: rho must be a real number in [0, 1), got 1.5" in message
 
 
 def test_unknown_top_level_key(tmp_path):
@@ -143,7 +153,7 @@ def test_unknown_top_level_key(tmp_path):
     ("data: {name: iris}", "data: {name: cifar}",
      "data.name: unknown dataset 'cifar'; available: digits, iris"),
     ("data: {name: iris}", "data: {name: iris, args: {random: maybe}}",
-     "data.args.random: IrisData expects true or false, got 'maybe'"),
+     "data.args.random: IrisData: random must be True or False, got 'maybe'"),
     ("seed: 3", "seed: -1", "seed: must be an integer >= 0, got -1"),
     ("seed: 3", "seed: yes", "seed: expected an integer, got True (a boolean)"),
     ("batch_size: 10", "batch_size: 0", "training.batch_size: must be an integer >= 1, got 0"),
@@ -221,8 +231,8 @@ def test_build_network_from_config(tmp_path):
 
 def test_constructor_errors_are_reported_at_the_key_path(tmp_path):
     config = load_config(write(tmp_path, GOOD.replace("input_size: 4,", "input_size: -4,")))
-    with pytest.raises(ConfigError, match=r"network\.layers\[0\]: FullyConnected refused its arguments: "
-                                          r"input_size must be a positive integer"):
+    with pytest.raises(ConfigError, match=r"network\.layers\[0\]\.args\.input_size: FullyConnected: "
+                                          r"input_size must be a positive integer, got -4"):
         build_network(config)
 
 
@@ -245,9 +255,9 @@ def test_missing_plugin_is_named(monkeypatch):
 
     monkeypatch.delitem(get_registry().layers, "Dropout")
     with pytest.raises(ConfigError) as info:
-        load_config("digits")
+        load_config("digits-regularized")
     assert "network.layers[5].name: unknown layer 'Dropout'" in str(info.value)
-    assert "corenet-dropout: in a corenet checkout, corenet install ./plugins/dropout" in str(info.value)
+    assert "Dropout comes with the plugin corenet-dropout: corenet install ./plugins/dropout" in str(info.value)
 
 
 def test_override_into_a_bare_name(tmp_path):
@@ -268,3 +278,40 @@ def test_missing_plugin_config_names_the_plugin():
     assert result.returncode == 2
     assert "no config file or named config 'lenet-mnist'" in result.stderr
     assert "comes with the plugin corenet-lenet" in result.stderr
+
+
+class _Echo:
+    """A layer whose constructor accepts anything for ``size`` and refuses ``mode`` without naming it."""
+
+    def __init__(self, size: int, mode: str = "a", *, scale: float = 1.0) -> None:
+        if mode not in ("a", "b"):
+            raise ValueError("only two modes exist")
+        self.size, self.mode, self.scale = size, mode, scale
+
+    def forward(self, input_tensor):
+        return input_tensor
+
+    def backward(self, error_tensor):
+        return error_tensor
+
+
+def _echo_config(args: str) -> str:
+    return GOOD.replace("    - ReLU\n", f"    - {{name: Echo, args: {args}}}\n", 1)
+
+
+def test_arguments_are_bound_not_type_checked(tmp_path, monkeypatch):
+    from corenet.plugins import get_registry
+
+    monkeypatch.setitem(get_registry().layers, "Echo", _Echo)
+    config = load_config(write(tmp_path, _echo_config("{size: [1, two], scale: 3}")))
+    echo = config.layers[1]
+    assert echo.args == {"size": (1, "two"), "scale": 3}  # YAML lists become tuples; the class decides
+    layer = echo.build()
+    assert layer.size == (1, "two") and layer.scale == 3
+    message = error_for(tmp_path, _echo_config("{scale: 2}"))
+    assert "network.layers[1].args.size: missing required argument of _Echo(size, mode, scale)" in message
+    message = error_for(tmp_path, _echo_config("{size: 1, scael: 2}"))
+    assert "network.layers[1].args.scael: _Echo has no argument 'scael' (did you mean 'scale'?); " \
+           "arguments: _Echo(size, mode, scale)" in message
+    message = error_for(tmp_path, _echo_config("{size: 1, mode: c}"))  # the error names no argument
+    assert "network.layers[1]: _Echo refused its arguments: only two modes exist" in message

@@ -34,7 +34,7 @@ from corenet.layers.pooling import Pooling
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
-from corenet.testing import L2Loss, relative_error
+from corenet.testing import FixedBatch, L2Loss, relative_error
 
 TOLERANCE = 1e-4
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -396,16 +396,10 @@ def test_optimizer_steps_match_torch_float32(case, optimizer):
 
 # -- (d) a LeNet in float32 ---------------------------------------------------------------------
 
-class FixedBatch:
-    """A data layer that always yields the same float32 batch of 28x28 images and one-hot labels."""
-
-    def __init__(self, batch: int = 4) -> None:
-        rng = np.random.default_rng(3)
-        self.x = rng.random((batch, 1, 28, 28)).astype(np.float32)
-        self.labels = one_hot((batch, 10), rng)
-
-    def next(self):
-        return self.x, self.labels
+def image_batch(batch: int = 4) -> FixedBatch:
+    """The same float32 batch of 28x28 images and one-hot labels on every next()."""
+    rng = np.random.default_rng(3)
+    return FixedBatch(rng.random((batch, 1, 28, 28)).astype(np.float32), one_hot((batch, 10), rng))
 
 
 def lenet() -> NeuralNetwork:
@@ -427,7 +421,7 @@ def lenet() -> NeuralNetwork:
 def test_lenet_trains_in_float32():
     np.random.seed(0)
     net = lenet()
-    net.data_layer = FixedBatch()
+    net.data_layer = image_batch()
     net.train(3)
     assert len(net.loss) == 3 and np.all(np.isfinite(net.loss))
     trainable = [layer for layer in net.layers if getattr(layer, "trainable", False)]
@@ -440,17 +434,17 @@ def test_lenet_trains_in_float32():
             assert adam.iteration == 3
             assert adam.first_moment.dtype == F32 and adam.second_moment.dtype == F32, f"{layer!r}.{name}"
     # every activation and every error on the way back is float32
-    activation = net.data_layer.x
+    activation = net.data_layer.input_tensor
     for layer in net.layers:
         activation = layer.forward(activation)
         assert activation.dtype == F32, f"{layer!r} output"
-    assert np.isfinite(net.loss_layer.forward(activation, net.data_layer.labels))
-    error = net.loss_layer.backward(net.data_layer.labels)
+    assert np.isfinite(net.loss_layer.forward(activation, net.data_layer.label_tensor))
+    error = net.loss_layer.backward(net.data_layer.label_tensor)
     assert error.dtype == F32
     for layer in reversed(net.layers):
         error = layer.backward(error)
         assert error.dtype == F32, f"{layer!r} input gradient"
-    assert net.test(net.data_layer.x).dtype == F32
+    assert net.test(net.data_layer.input_tensor).dtype == F32
 
 
 # -- (e) BatchNormalization's float32 statistics -------------------------------------------------

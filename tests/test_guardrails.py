@@ -18,23 +18,12 @@ from corenet.layers.fully_connected import FullyConnected
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
+from corenet.testing import FixedBatch
 
 GUARD = re.compile(
     r"training stopped at iteration (\d+) of (\d+): the loss became (nan|inf|-inf) "
     r"\(first non-finite output from layer (\d+) \((\w+)\)\)"
 )
-
-
-class Batches:
-    """A data layer without ``last_input``: the guard must not depend on it."""
-
-    def __init__(self, inputs, labels) -> None:
-        self.inputs, self.labels = inputs, labels
-        self.calls = 0
-
-    def next(self):
-        self.calls += 1
-        return self.inputs.copy(), self.labels.copy()
 
 
 def one_hot(indices, classes: int) -> np.ndarray:
@@ -50,7 +39,7 @@ def network(optimizer, inputs=None, labels=None, extra=()) -> NeuralNetwork:
         net.append_layer(layer)
     inputs = np.random.standard_normal((12, 4)) if inputs is None else inputs
     labels = one_hot(np.arange(12) % 3, 3) if labels is None else labels
-    net.data_layer = Batches(inputs, labels)
+    net.data_layer = FixedBatch(inputs, labels)  # no last_input: the guard must not depend on it
     net.loss_layer = CrossEntropyLoss()
     return net
 
@@ -92,7 +81,7 @@ class TestNaNGuard:
         assert np.all(np.isfinite(net.loss))
         assert name == type(net.layers[int(layer)]).__name__
         with np.errstate(all="ignore"):
-            assert first_non_finite_layer(net, net.data_layer.inputs) == int(layer)
+            assert first_non_finite_layer(net, net.data_layer.input_tensor) == int(layer)
         assert "Lower the learning rate" in str(info.value)
 
     def test_the_error_is_a_floating_point_and_corenet_error(self):

@@ -193,3 +193,171 @@ def test_run_tests_unknown_group_lists_known(fake_site):
     result = fake_site.run("run-tests", "--group", "TestNope")
     assert result.returncode == 2
     assert "TestNope" in result.stderr and "TestConv" in result.stderr
+
+
+# -- plugins cannot take the CLI down (issue 13, part 5) -------------------------------------------
+COMMANDS = """
+import typer
+from corenet import hookimpl
+
+def hello(name: str = typer.Option("world", help="Whom to greet.")) -> None:
+    '''Say hello.'''
+    typer.echo(f"hello {name} from a plugin")
+
+@hookimpl
+def corenet_register_commands(app):
+    app.command("hello")(hello)
+"""
+SHADOWING = """
+import typer
+from corenet import hookimpl
+
+def fake_train() -> None:
+    typer.echo("hijacked train")
+
+def fake_plugins() -> None:
+    typer.echo("hijacked plugins")
+
+def extra() -> None:
+    '''A command of its own.'''
+    typer.echo("extra ran")
+
+@hookimpl
+def corenet_register_commands(app):
+    app.command("train")(fake_train)
+    app.command()(fake_plugins)           # named from the function: fake-plugins, allowed
+    app.command("plugins")(fake_plugins)
+    app.command("extra")(extra)
+    sub = typer.Typer()
+    sub.command("x")(extra)
+    app.add_typer(sub, name="uninstall")  # a group may not take a built-in name either
+    app.callback()(extra)
+"""
+HOOK_RAISES = """
+from corenet import hookimpl
+
+class Mine(BaseException):
+    pass
+
+@hookimpl
+def corenet_register_commands(app):
+    app.command("half")(lambda: None)
+    raise {exception}
+"""
+BROKEN_SIGNATURE = """
+from typing import Annotated
+
+import typer
+from corenet import hookimpl
+
+def odd(value: Annotated[int, typer.Option("--value")] = typer.Option(1)) -> None:  # typer refuses both styles
+    pass
+
+def fine() -> None:
+    '''Still added.'''
+    print("fine ran")
+
+@hookimpl
+def corenet_register_commands(app):
+    app.command("odd")(odd)
+    app.command("fine")(fine)
+"""
+
+
+def _by_distribution(fake_site) -> tuple[dict, str]:
+    result = fake_site.run("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    return {r["distribution"]: r for r in json.loads(result.stdout)}, result.stderr
+
+
+def _cli_survives(fake_site) -> None:
+    """--help, plugins and uninstall work and show the built-in commands."""
+    result = fake_site.run("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "plugins", "uninstall", "list-layers"):
+        assert command in result.stdout
+    assert fake_site.run("plugins").returncode == 0
+    result = fake_site.run("uninstall", "--help")
+    assert result.returncode == 0 and "Distributions to remove" in result.stdout
+
+
+def test_a_shared_entry_point_name_does_not_drop_a_healthy_plugins_commands(fake_site):
+    # both distributions call their entry point "shared"; the broken one must not hide the other's command
+    fake_site.add_distribution("corenet-shared-broken", {"shared": "shared_broken"}, {"shared_broken": BROKEN})
+    fake_site.add_distribution("corenet-shared-good", {"shared": "shared_good"}, {"shared_good": COMMANDS})
+    result = fake_site.run("hello", "--name", "you")
+    assert result.returncode == 0, result.stderr
+    assert "hello you from a plugin" in result.stdout
+    plugins, _ = _by_distribution(fake_site)
+    assert plugins["corenet-shared-broken"]["status"] == "failed"
+    assert plugins["corenet-shared-good"]["status"] == "ok"
+    assert plugins["corenet-shared-good"]["registered"]["commands"] == ["hello"]
+
+
+def test_a_plugin_cannot_replace_or_shadow_a_builtin_command(fake_site):
+    fake_site.add_distribution("corenet-shadow", {"shadow": "corenet_shadow"}, {"corenet_shadow": SHADOWING})
+    plugins, stderr = _by_distribution(fake_site)
+    problems = plugins["corenet-shadow"]["problems"]
+    for name in ("train", "plugins", "uninstall"):
+        assert any(f"command {name!r} refused: it is a built-in command" in p for p in problems), problems
+        assert f"command {name!r} refused" in stderr
+    assert any("callback" in p for p in problems)
+    assert sorted(plugins["corenet-shadow"]["registered"]["commands"]) == ["extra", "fake-plugins"]
+    result = fake_site.run("train", "--help")
+    assert result.returncode == 0 and "hijacked" not in result.stdout and "YAML" in result.stdout
+    assert "extra ran" in fake_site.run("extra").stdout
+    _cli_survives(fake_site)
+
+
+def test_a_second_plugin_cannot_take_a_plugin_command_name(fake_site):
+    fake_site.add_distribution("corenet-aaa", {"aaa": "corenet_aaa"}, {"corenet_aaa": COMMANDS})
+    fake_site.add_distribution("corenet-bbb", {"bbb": "corenet_bbb"},
+                               {"corenet_bbb": COMMANDS.replace("from a plugin", "from bbb")})
+    plugins, _ = _by_distribution(fake_site)
+    refused = [d for d in ("corenet-aaa", "corenet-bbb") if plugins[d]["problems"]]
+    assert len(refused) == 1
+    other = "corenet-bbb" if refused == ["corenet-aaa"] else "corenet-aaa"
+    assert f"already a command of {other}" in plugins[refused[0]]["problems"][0]
+
+
+@pytest.mark.parametrize("exception", ["SystemExit(3)", "KeyboardInterrupt()", "Mine('odd')",
+                                       "RuntimeError('no commands today')"])
+def test_a_commands_hook_raising_anything_is_isolated(fake_site, exception):
+    source = HOOK_RAISES.format(exception=exception)
+    fake_site.add_distribution("corenet-raiser", {"raiser": "corenet_raiser"}, {"corenet_raiser": source})
+    plugins, stderr = _by_distribution(fake_site)
+    name = exception.split("(")[0]
+    assert any("corenet_register_commands raised" in p and name in p for p in plugins["corenet-raiser"]["problems"])
+    assert "its commands were not added" in stderr
+    assert "commands" not in plugins["corenet-raiser"]["registered"]  # nothing half-added
+    assert "half" not in fake_site.run("--help").stdout
+    _cli_survives(fake_site)
+
+
+@pytest.mark.parametrize("exception", ["SystemExit(0)", "KeyboardInterrupt()"])
+def test_a_plugin_raising_at_import_leaves_help_plugins_and_uninstall_working(fake_site, exception):
+    fake_site.add_distribution("corenet-exits", {"exits": "corenet_exits"},
+                               {"corenet_exits": f"raise {exception}\n"})
+    plugins, _ = _by_distribution(fake_site)
+    assert plugins["corenet-exits"]["status"] == "failed"
+    assert exception.split("(")[0] in plugins["corenet-exits"]["error"]
+    _cli_survives(fake_site)
+    result = fake_site.run("uninstall", "corenet-exits")
+    assert result.returncode == 0, result.stderr
+    assert not (fake_site.root / "corenet_exits.py").exists()
+
+
+def test_a_command_typer_cannot_build_is_refused_alone(fake_site):
+    fake_site.add_distribution("corenet-odd", {"odd": "corenet_odd"}, {"corenet_odd": BROKEN_SIGNATURE})
+    plugins, _ = _by_distribution(fake_site)
+    assert any("command 'odd' refused: typer cannot build it" in p for p in plugins["corenet-odd"]["problems"])
+    assert plugins["corenet-odd"]["registered"]["commands"] == ["fine"]
+    assert "fine ran" in fake_site.run("fine").stdout
+    _cli_survives(fake_site)
+
+
+def test_invoked_command_skips_option_values():
+    from corenet.plugin_commands import invoked_command
+
+    assert invoked_command(["--impl", "reference", "uninstall", "x"]) == "uninstall"
+    assert invoked_command(["-h"]) is None and invoked_command(["train", "digits"]) == "train"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import corenet
 from corenet.data.synthetic import RandomData
-from corenet.testing import L2Loss, gradient_check, gradient_check_weights
+from corenet.testing import check_gradients
 
 TOLERANCE = 1e-5
 SHAPES = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -42,15 +42,6 @@ small = st.integers(1, 3)
 
 def random_input(seed: int, shape) -> np.ndarray:
     return np.random.RandomState(seed).standard_normal(shape)
-
-
-def check_gradients(layer, x: np.ndarray, seed: int, parameters=("weights",)) -> None:
-    """Numerical gradient checks (central differences, float64) w.r.t. the input and each parameter."""
-    layers = [layer, L2Loss()]
-    label = random_input(seed + 1, layer.forward(x).shape)
-    assert gradient_check(layers, x, label) <= TOLERANCE
-    for parameter in parameters:
-        assert gradient_check_weights(layers, x, label, parameter=parameter) <= TOLERANCE, parameter
 
 
 # -- Conv --------------------------------------------------------------------------------------
@@ -124,7 +115,8 @@ def test_conv_1d_shape_contract(spec, seed):
 def test_conv_2d_gradients(spec, seed):
     stride, convolution_shape, kernels, shape = spec
     layer = Conv(stride, convolution_shape, kernels)
-    check_gradients(layer, random_input(seed, shape), seed, ("weights", "bias"))
+    assert set(check_gradients(layer, random_input(seed, shape), tolerance=TOLERANCE, label_seed=seed + 1)) == {
+        "input", "weights", "bias"}
 
 
 @GRADIENTS
@@ -132,7 +124,8 @@ def test_conv_2d_gradients(spec, seed):
 def test_conv_1d_gradients(spec, seed):
     stride, convolution_shape, kernels, shape = spec
     layer = Conv(stride, convolution_shape, kernels)
-    check_gradients(layer, random_input(seed, shape), seed, ("weights", "bias"))
+    assert set(check_gradients(layer, random_input(seed, shape), tolerance=TOLERANCE, label_seed=seed + 1)) == {
+        "input", "weights", "bias"}
 
 
 # -- Pooling -----------------------------------------------------------------------------------
@@ -179,7 +172,7 @@ def test_pooling_gradients(spec, seed):
     stride, window, shape = spec
     layer = Pooling(stride, window)
     x = distinct_values(seed, shape)
-    check_gradients(layer, x, seed, parameters=())
+    check_gradients(layer, x, tolerance=TOLERANCE, label_seed=seed + 1)  # input only: Pooling has no weights
 
 
 # -- Flatten -----------------------------------------------------------------------------------
@@ -193,11 +186,7 @@ def test_flatten_round_trip(tail, batch, seed):
     assert output.shape == (batch, int(np.prod(tail)))
     np.testing.assert_array_equal(output.reshape(shape), x)
     np.testing.assert_array_equal(layer.backward(output), x)
-    assert check_gradient_flatten(layer, x, seed) <= TOLERANCE
-
-
-def check_gradient_flatten(layer, x, seed) -> float:
-    return gradient_check([layer, L2Loss()], x, random_input(seed + 1, (x.shape[0], x[0].size)))
+    check_gradients(layer, x, tolerance=TOLERANCE, label_seed=seed + 1)
 
 
 # -- FullyConnected ----------------------------------------------------------------------------
@@ -211,7 +200,7 @@ def test_fully_connected_contract_and_gradients(batch, inputs, outputs, seed):
     np.testing.assert_allclose(output, x @ layer.weights[:-1] + layer.weights[-1], rtol=1e-12)
     assert layer.backward(random_input(seed + 1, output.shape)).shape == (batch, inputs)
     assert layer.gradient_weights.shape == (inputs + 1, outputs)
-    check_gradients(layer, x, seed)
+    assert set(check_gradients(layer, x, tolerance=TOLERANCE, label_seed=seed + 1)) == {"input", "weights"}
 
 
 # -- BatchNormalization ------------------------------------------------------------------------
@@ -255,7 +244,7 @@ def test_batchnorm_gradients(shape, testing, seed):
     if testing:  # fixed moving statistics from one training batch
         layer.forward(random_input(seed + 2, shape))
         layer.testing_phase = True
-    check_gradients(layer, x, seed, ("weights", "bias"))
+    assert set(check_gradients(layer, x, tolerance=TOLERANCE, label_seed=seed + 1)) == {"input", "weights", "bias"}
 
 
 # -- save/load round trips of networks built from the registry --------------------------------

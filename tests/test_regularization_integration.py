@@ -20,7 +20,7 @@ from corenet.layers.fully_connected import FullyConnected
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
-from corenet.testing import calculate_accuracy
+from corenet.testing import FixedBatch, calculate_accuracy
 
 
 def reg_l1l2():
@@ -39,19 +39,13 @@ def iris_data(batch_size: int):
     return pytest.importorskip("corenet.data.iris").IrisData(batch_size, random=True)
 
 
-class FixedBatch:
-    """A data layer returning the same batch every time, so losses can be recomputed by hand."""
-
-    def __init__(self, batch: int = 12, features: int = 4, classes: int = 3) -> None:
-        rng = np.random.RandomState(3)
-        self.input_tensor = rng.standard_normal((batch, features))
-        self.label_tensor = np.zeros((batch, classes))
-        self.label_tensor[np.arange(batch), rng.randint(0, classes, batch)] = 1
-        self.last_input = None
-
-    def next(self):
-        self.last_input = self.input_tensor
-        return self.input_tensor.copy(), self.label_tensor.copy()
+def fixed_batch(batch: int = 12, features: int = 4, classes: int = 3) -> FixedBatch:
+    """The same batch on every next(), so losses can be recomputed by hand."""
+    rng = np.random.RandomState(3)
+    inputs = rng.standard_normal((batch, features))
+    labels = np.zeros((batch, classes))
+    labels[np.arange(batch), rng.randint(0, classes, batch)] = 1
+    return FixedBatch(inputs, labels)
 
 
 # -- optimizer + regularizer arithmetic, pinned by hand -----------------------------------------
@@ -133,8 +127,8 @@ def test_regularized_loss_exceeds_plain_loss_by_the_norms(regularizer_name):
     regularizer = getattr(constraints, f"{regularizer_name}_Regularizer")(0.05)
     optimizer = Adam(1e-3, 0.9, 0.999)
     optimizer.add_regularizer(regularizer)
-    regularized = build_net(optimizer, FixedBatch())
-    plain = build_net(Adam(1e-3, 0.9, 0.999), FixedBatch())
+    regularized = build_net(optimizer, fixed_batch())
+    plain = build_net(Adam(1e-3, 0.9, 0.999), fixed_batch())
     expected = parameter_norm(regularized, regularizer)  # weights the first iteration sees
     assert expected == pytest.approx(parameter_norm(plain, regularizer))  # same initial weights
     regularized.train(1)
@@ -149,7 +143,7 @@ def test_forward_is_data_loss_plus_norms_after_training(regularizer_name):
     regularizer = getattr(constraints, f"{regularizer_name}_Regularizer")(0.02)
     optimizer = SgdWithMomentum(1e-2, 0.9)
     optimizer.add_regularizer(regularizer)
-    data = FixedBatch()
+    data = fixed_batch()
     net = build_net(optimizer, data)
     net.train(5)
     norms = parameter_norm(net, regularizer)
@@ -169,7 +163,7 @@ def test_regularization_shrinks_the_weights_in_a_network():
         optimizer = Sgd(1e-2)
         if alpha:
             optimizer.add_regularizer(constraints.L2_Regularizer(alpha))
-        net = build_net(optimizer, FixedBatch(), with_batchnorm=False)
+        net = build_net(optimizer, fixed_batch(), with_batchnorm=False)
         net.train(50)
         return parameter_norm(net, constraints.L2_Regularizer(1.0))
 
@@ -238,7 +232,7 @@ def test_batchnorm_with_float32_network_stays_float32():
         layers = [batchnorm_layer(4), FullyConnected(4, 3), dropout_layer(0.5), SoftMax()]
         for layer in layers:
             net.append_layer(layer)
-        data = FixedBatch()
+        data = fixed_batch()
         data.input_tensor = data.input_tensor.astype(np.float32)
         net.data_layer, net.loss_layer = data, CrossEntropyLoss()
         net.train(2)

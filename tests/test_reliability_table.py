@@ -45,6 +45,7 @@ from corenet.layers.pooling import Pooling
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
+from corenet.testing import FixedBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRORS_PAGE = ROOT / "docs" / "reference" / "errors.md"
@@ -80,14 +81,16 @@ class Case:
 
 
 # -- helpers the cases share -------------------------------------------------------------------
-class Batches:
-    """A data layer returning fixed (input, label) arrays (or whatever ``result`` is set to)."""
+class Batches(FixedBatch):
+    """corenet.testing.FixedBatch under the name the table's messages show; ``result``, when given,
+    is what next() returns instead of the batch (a malformed data layer)."""
 
     def __init__(self, inputs, labels, result=None) -> None:
-        self.inputs, self.labels, self.result = inputs, labels, result
+        super().__init__(inputs, labels)
+        self.result = result
 
     def next(self):
-        return self.result if self.result is not None else (self.inputs.copy(), self.labels.copy())
+        return self.result if self.result is not None else super().next()
 
 
 def one_hot(indices, classes: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Full-length training runs (minutes): run with CORENET_SLOW=1 pytest tests/test_slow_training.py.
 
-- the newcomer's ``corenet train`` (digits, default config): >= 95% test accuracy (its wall
-  time is measured and stated in the README, never asserted here);
+- the newcomer's ``corenet train`` (digits, the core-only default config) and ``corenet train
+  digits-regularized`` (BatchNormalization, Dropout and L2 from the plugins): each >= 95% test
+  accuracy (wall times are measured and stated in the README, never asserted here);
 - ``corenet train lenet-mnist`` on the official t10k IDX files (first 8,000 train, last
   2,000 test): >= 98% test accuracy, then ``corenet evaluate`` agrees with it;
 - ``corenet digit-rows`` (an LSTM reading the digits row by row, default 20 epochs): >= 90%.
@@ -37,12 +38,13 @@ def accuracy_of(output: str) -> float:
     return float(found.group(1)) / 100
 
 
-def test_default_train_reaches_95_percent(tmp_path):
+@pytest.mark.parametrize("config", [None, "digits-regularized"])
+def test_digits_configs_reach_95_percent(tmp_path, config):
     # the README states the wall time (measured); speed is never asserted in tests
-    result = corenet("train", "-q", cwd=tmp_path, timeout=300)
+    result = corenet("train", *([config] if config else []), "-q", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert accuracy_of(result.stdout) >= 0.95
-    assert (tmp_path / "digits.ckpt").is_file()
+    assert (tmp_path / f"{config or 'digits'}.ckpt").is_file()
 
 
 @pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").exists(), reason="MNIST IDX files not found")

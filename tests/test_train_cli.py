@@ -57,7 +57,7 @@ def test_train_without_argument_uses_the_default_digits_config(tmp_path):
 def test_train_list_shows_shipped_configs():
     result = corenet("train", "--list")
     assert result.exit_code == 0
-    for name in ("digits", "iris", "lenet-mnist"):
+    for name in ("digits", "iris", "lenet-mnist", "digits-regularized"):
         assert name in result.stdout
 
 
@@ -65,7 +65,7 @@ def test_same_seed_same_run_bit_for_bit(tmp_path):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         path = tmp_path / f"{name}.ckpt"
-        result = corenet("train", "digits", "-n", 12, "-q", "--seed", seed, "-o", path)  # Dropout masks too
+        result = corenet("train", "digits-regularized", "-n", 12, "-q", "--seed", seed, "-o", path)  # Dropout masks too
         assert result.exit_code == 0, result.output
         runs[name] = load(path, None)
     assert runs["a"].loss == runs["b"].loss and len(runs["a"].loss) == 12

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from corenet.dtype import get_default_dtype
-from corenet.shapes import positive_int
+from corenet.shapes import boolean, positive_int
 
 
 def check_batch_size(batch_size) -> int:
@@ -74,7 +74,7 @@ class ArrayData:
         random: bool = True,
     ) -> None:
         self.batch_size = check_batch_size(batch_size)
-        self.random = bool(random)
+        self.random = boolean("random", random, type(self).__name__)
         if train_input.shape[0] != train_label.shape[0] or test_input.shape[0] != test_label.shape[0]:
             raise ValueError(
                 f"{type(self).__name__}: inputs and labels differ in count "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from corenet.data.base import ArrayData, check_batch_size, one_hot
 from corenet.dtype import get_default_dtype
 from corenet.errors import CorenetError
+from corenet.shapes import boolean
 
 #: IDX type code -> big-endian NumPy dtype
 IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -137,7 +139,10 @@ class MNISTData(ArrayData):
     default_train_fraction = 0.8
 
     def __init__(self, batch_size: int, path, random: bool = True, split: int | None = None) -> None:
-        check_batch_size(batch_size)  # before reading megabytes
+        check_batch_size(batch_size)  # the arguments before reading megabytes
+        boolean("random", random, "MNISTData")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"MNISTData: path must be a folder path, got {path!r}")
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"MNISTData: {folder} is not a folder holding the MNIST IDX files")
