@@ -268,13 +268,18 @@ def train(
     ),
     no_checkpoint: bool = typer.Option(False, "--no-checkpoint", help="Do not save a checkpoint."),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write the loss curve to FILE.png (needs matplotlib, the 'plot' extra)."
+        None, "--plot", help="Draw the loss and accuracy curves (training and test, per epoch) to FILE.png "
+        "(needs matplotlib, the 'plot' extra)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary, progress bar or per-epoch lines."),
     list_configs: bool = typer.Option(False, "--list", help="List the named configs and exit."),
 ) -> None:
     """Train a network described by a YAML config; print its test accuracy and save a checkpoint.
 
+    Prints the network's summary, then one line per epoch: the mean loss per training
+    sample (data + regularization), the training accuracy (over the epoch's batches, in
+    the training phase), the test accuracy and loss (testing phase) and the time. The
+    history is saved beside the checkpoint as CHECKPOINT.history.json and .csv.
     Ctrl-C stops cleanly: the checkpoint file keeps the last network saved between
     iterations (saved once per epoch and at the end, each save atomic).
     """
@@ -301,17 +306,29 @@ def train(
 
     if no_checkpoint:
         settings.checkpoint = checkpoint = None
+
+    def show_summary(run) -> None:
+        typer.echo(run.network.summary())
+        typer.echo(f"training {run.iterations} iterations ({run.epochs} epoch{'s' if run.epochs != 1 else ''} "
+                   f"of {run.iterations_per_epoch} batches of {settings.batch_size})")
+
+    def show_epoch(record, run) -> None:
+        typer.echo(record.line(run.epochs))
+
     try:
-        run = run_training(settings, checkpoint=checkpoint, progress=not quiet)
+        run = run_training(settings, checkpoint=checkpoint, progress=not quiet,
+                           on_epoch=None if quiet else show_epoch, network_ready=None if quiet else show_summary)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except (CheckpointError, FloatingPointError) as exc:
         raise _fail(str(exc), 1) from None
     if plot is not None and run.losses:
-        from corenet.plotting import plot_loss
+        from corenet.plotting import plot_history
 
-        plot_loss(run.losses, plot, title=f"{settings.name}: training loss")
-        typer.echo(f"loss curve: {plot}")
+        per_sample = [loss / settings.batch_size for loss in run.losses]
+        plot_history(run.history, plot, title=settings.name, iteration_losses=per_sample,
+                     iterations_per_epoch=run.iterations_per_epoch)
+        typer.echo(f"loss and accuracy curves: {plot}")
     if run.interrupted:
         _report_interrupted(run)
         raise typer.Exit(130)

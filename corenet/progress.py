@@ -1,4 +1,4 @@
-"""A progress bar with the running loss, for long training runs."""
+"""A progress bar with the running mean loss per sample, for long training runs."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from contextlib import contextmanager
 
 @contextmanager
 def training_progress(total: int, description: str = "training") -> Iterator[Callable[[int, float], None]]:
-    """Yield ``callback(iteration, loss)`` that advances a rich progress bar showing the smoothed loss."""
+    """Yield ``callback(iteration, loss)`` that advances a rich progress bar showing ``loss`` smoothed.
+
+    ``loss`` is the mean loss per sample of the step's batch (what ``corenet train``
+    passes), so the bar reads on the same scale as the per-epoch lines.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("loss/sample {task.fields[loss]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as progress:
