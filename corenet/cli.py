@@ -453,6 +453,15 @@ def bench(
         raise _fail(str(exc)) from None
 
 
+def _register_core_commands() -> None:
+    from corenet.commands import inspect as inspect_command
+
+    inspect_command.register(app)
+
+
+_register_core_commands()
+
+
 def _register_plugin_commands() -> None:
     if os.environ.get("CORENET_NO_PLUGIN_COMMANDS"):
         return
