@@ -254,7 +254,8 @@ def train(
         None, help="A config name (see --list) or a YAML file. Default: digits (Conv + ReLU + Pooling + two "
         "FullyConnected on 8x8 digits; core layers only, a few seconds)."),
     data: Path | None = typer.Option(
-        None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets."
+        None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets (default: "
+        "corenet's data folder, filled by `corenet data fetch mnist`)."
     ),
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="Seed for NumPy's global generator: one seed, the same run bit for bit."
@@ -376,8 +377,6 @@ def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
                         f"of MNIST IDX files")
         name = data
         args = dict(saved.get("args", {})) if saved and saved.get("name") == data else {}
-        if name == "mnist" and "path" not in args:
-            raise _fail("--data mnist: give the folder of MNIST IDX files instead: --data FOLDER")
     return name, data_component(name, args, batch_size, "data").build()
 
 
@@ -454,9 +453,11 @@ def bench(
 
 
 def _register_core_commands() -> None:
+    from corenet.commands import data as data_command
     from corenet.commands import inspect as inspect_command
 
     inspect_command.register(app)
+    data_command.register(app)
 
 
 _register_core_commands()
