@@ -128,15 +128,27 @@ def _pip(args: list[str]) -> None:
 @app.command("install")
 def install(
     names: list[str] = typer.Argument(
-        ..., help="Plugin folders, wheels or distribution names, e.g. ./plugins/dropout ./plugins/lenet"
+        ..., help="Bundled plugins by short name (dropout, batchnorm, reg-l1l2, recurrent, lenet, fast), "
+        "plugin folders, wheels, or pip requirements."
     ),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
+    pypi: bool = typer.Option(False, "--pypi", help="Pass the names to pip unchanged (packages from PyPI)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show pip's full output (default: pip -q)."),
 ) -> None:
-    """Install plugins with pip into the Python environment corenet runs in."""
-    args = ["install"] + (["--upgrade"] if upgrade else [])
+    """Install plugins with pip into the Python environment corenet runs in.
+
+    `corenet install dropout` installs the bundled plugin from this corenet checkout's plugins/dropout folder (from PyPI as corenet-dropout when corenet is not a checkout).
+    """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
+    from corenet.commands.install import UnknownPlugin, pip_target
+
+    args = ["install"] + ([] if verbose else ["-q"]) + (["--upgrade"] if upgrade else [])
     for name in names:
-        args += ["-e", name] if editable else [name]
+        try:
+            target, local = pip_target(name, pypi=pypi)
+        except UnknownPlugin as exc:
+            raise _fail(str(exc)) from None
+        args += ["-e", target] if editable and local else [target]
     _pip(args)
 
 
