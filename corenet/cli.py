@@ -243,7 +243,8 @@ def _load_train_config(config: str | None, data: Path | None, overrides: dict):
         if known and not _reads_files(dataset):  # unknown names are reported by load_config
             raise _fail(f"--data: the config {name!r} uses the data set {dataset!r}, which does not read "
                         f"files; --data PATH works with configs on file data sets (mnist)")
-        overrides = {**overrides, "data.args.path": str(data)}
+        if not (str(data) == dataset and not data.is_dir()):  # --data mnist: corenet's data folder
+            overrides = {**overrides, "data.args.path": str(data)}
     return load_config(config, overrides)
 
 

@@ -188,6 +188,8 @@ def test_train_lenet_mnist_without_a_path_finds_the_fetched_data(synthetic, tmp_
     report = corenet("evaluate", path, "--json")  # the checkpoint names no path: the data folder again
     assert report.exit_code == 0 and '"count": 20' in report.stdout
     assert corenet("evaluate", path, "--data", "mnist", "--json").exit_code == 0
+    named = corenet("train", "lenet-mnist", "--data", "mnist", "-n", 1, "-b", 8, "-q", "--no-checkpoint")
+    assert named.exit_code == 0 and "on 20 test samples" in named.stdout  # --data mnist: the data folder
 
 
 @pytest.mark.skipif(not REAL_MNIST.is_dir(), reason="the real MNIST test-set files are not beside the repository")

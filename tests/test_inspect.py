@@ -207,3 +207,17 @@ def test_recall_probe_does_not_change_the_training_run():
 
     config = RecallConfig(cell="rnn", epochs=2, steps_per_epoch=500, seed=4)
     assert recall_gradient_flow(config, streams=2).losses == train_recall(config).losses
+
+
+def test_inspect_recall_without_the_recurrent_plugin_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "corenet_recurrent.gradient_flow", None)
+    result = corenet("inspect", "recall")
+    assert result.exit_code == 2
+    assert "inspect recall needs the delayed-recall task of the recurrent plugin" in result.stderr
+    assert "corenet-recurrent" in result.stderr
+
+
+def test_inspect_refuses_training_options_for_recall_and_unknown_configs():
+    assert corenet("inspect", "recall", "-n", 5).exit_code == 2
+    result = corenet("inspect", "no-such-config")
+    assert result.exit_code == 2 and "no config file or named config 'no-such-config'" in result.stderr
