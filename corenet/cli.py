@@ -129,16 +129,27 @@ def _pip(args: list[str]) -> None:
 @app.command("install")
 def install(
     names: list[str] = typer.Argument(
-        ..., help="Plugin folders, wheels or distribution names (a corenet checkout has one folder per "
-        "plugin under `plugins`)"
+        ..., help="Bundled plugins by short name (dropout, batchnorm, reg-l1l2, recurrent, lenet, fast), "
+        "plugin folders, wheels, or pip requirements."
     ),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade if already installed."),
     editable: bool = typer.Option(False, "-e", "--editable", help="Install a local folder in editable mode."),
+    pypi: bool = typer.Option(False, "--pypi", help="Pass the names to pip unchanged (packages from PyPI)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show pip's full output (default: pip -q)."),
 ) -> None:
-    """Install plugins with pip into the Python environment corenet runs in."""
-    args = ["install"] + (["--upgrade"] if upgrade else [])
+    """Install plugins with pip into the Python environment corenet runs in.
+
+    `corenet install dropout` installs the bundled plugin from this corenet checkout's plugins/dropout folder (from PyPI as corenet-dropout when corenet is not a checkout).
+    """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
+    from corenet.commands.install import UnknownPlugin, pip_target
+
+    args = ["install"] + ([] if verbose else ["-q"]) + (["--upgrade"] if upgrade else [])
     for name in names:
-        args += ["-e", name] if editable else [name]
+        try:
+            target, local = pip_target(name, pypi=pypi)
+        except UnknownPlugin as exc:
+            raise _fail(str(exc)) from None
+        args += ["-e", target] if editable and local else [target]
     _pip(args)
 
 
@@ -233,7 +244,8 @@ def _load_train_config(config: str | None, data: Path | None, overrides: dict):
         if known and not _reads_files(dataset):  # unknown names are reported by load_config
             raise _fail(f"--data: the config {name!r} uses the data set {dataset!r}, which does not read "
                         f"files; --data PATH works with configs on file data sets (mnist)")
-        overrides = {**overrides, "data.args.path": str(data)}
+        if not (str(data) == dataset and not data.is_dir()):  # --data mnist: corenet's data folder
+            overrides = {**overrides, "data.args.path": str(data)}
     return load_config(config, overrides)
 
 
@@ -256,7 +268,8 @@ def train(
         None, help="A config name (see --list) or a YAML file. Default: digits (Conv + ReLU + Pooling + two "
         "FullyConnected on 8x8 digits; core layers only, a few seconds)."),
     data: Path | None = typer.Option(
-        None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets."
+        None, "--data", help="Folder of MNIST IDX files (gzip or raw), for configs on file data sets (default: "
+        "corenet's data folder, filled by `corenet data fetch mnist`)."
     ),
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="Seed for NumPy's global generator: one seed, the same run bit for bit."
@@ -270,13 +283,18 @@ def train(
     ),
     no_checkpoint: bool = typer.Option(False, "--no-checkpoint", help="Do not save a checkpoint."),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write the loss curve to FILE.png (needs matplotlib, the 'plot' extra)."
+        None, "--plot", help="Draw the loss and accuracy curves (training and test, per epoch) to FILE.png "
+        "(needs matplotlib, the 'plot' extra)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary, progress bar or per-epoch lines."),
     list_configs: bool = typer.Option(False, "--list", help="List the named configs and exit."),
 ) -> None:
     """Train a network described by a YAML config; print its test accuracy and save a checkpoint.
 
+    Prints the network's summary, then one line per epoch: the mean loss per training
+    sample (data + regularization), the training accuracy (over the epoch's batches, in
+    the training phase), the test accuracy and loss (testing phase) and the time. The
+    history is saved beside the checkpoint as CHECKPOINT.history.json and .csv.
     Ctrl-C stops cleanly: the checkpoint file keeps the last network saved between
     iterations (saved once per epoch and at the end, each save atomic).
     """
@@ -303,17 +321,29 @@ def train(
 
     if no_checkpoint:
         settings.checkpoint = checkpoint = None
+
+    def show_summary(run) -> None:
+        typer.echo(run.network.summary())
+        typer.echo(f"training {run.iterations} iterations ({run.epochs} epoch{'s' if run.epochs != 1 else ''} "
+                   f"of {run.iterations_per_epoch} batches of {settings.batch_size})")
+
+    def show_epoch(record, run) -> None:
+        typer.echo(record.line(run.epochs))
+
     try:
-        run = run_training(settings, checkpoint=checkpoint, progress=not quiet)
+        run = run_training(settings, checkpoint=checkpoint, progress=not quiet,
+                           on_epoch=None if quiet else show_epoch, network_ready=None if quiet else show_summary)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except (CheckpointError, FloatingPointError) as exc:
         raise _fail(str(exc), 1) from None
     if plot is not None and run.losses:
-        from corenet.plotting import plot_loss
+        from corenet.plotting import plot_history
 
-        plot_loss(run.losses, plot, title=f"{settings.name}: training loss")
-        typer.echo(f"loss curve: {plot}")
+        per_sample = [loss / settings.batch_size for loss in run.losses]
+        plot_history(run.history, plot, title=settings.name, iteration_losses=per_sample,
+                     iterations_per_epoch=run.iterations_per_epoch)
+        typer.echo(f"loss and accuracy curves: {plot}")
     if run.interrupted:
         _report_interrupted(run)
         raise typer.Exit(130)
@@ -361,8 +391,6 @@ def _evaluation_data(data: str | None, metadata: dict, batch_size: int):
                         f"of MNIST IDX files")
         name = data
         args = dict(saved.get("args", {})) if saved and saved.get("name") == data else {}
-        if name == "mnist" and "path" not in args:
-            raise _fail("--data mnist: give the folder of MNIST IDX files instead: --data FOLDER")
     return name, data_component(name, args, batch_size, "data").build()
 
 
@@ -437,6 +465,16 @@ def bench(
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
+
+def _register_core_commands() -> None:
+    from corenet.commands import data as data_command
+    from corenet.commands import inspect as inspect_command
+
+    inspect_command.register(app)
+    data_command.register(app)
+
+
+_register_core_commands()
 
 from corenet.plugin_commands import add_plugin_commands  # noqa: E402 (after the built-in commands)
 

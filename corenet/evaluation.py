@@ -39,7 +39,11 @@ def evaluate(net, inputs: np.ndarray, labels: np.ndarray, batch_size: int = 500)
     """Accuracy and confusion matrix of ``net`` on ``inputs`` with one-hot ``labels`` (n, classes)."""
     if inputs.shape[0] == 0:
         raise ValueError("evaluate: the test set is empty")
-    prediction = predict(net, inputs, batch_size)
+    return evaluate_prediction(predict(net, inputs, batch_size), labels)
+
+
+def evaluate_prediction(prediction: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Accuracy and confusion matrix of (n, classes) ``prediction`` against one-hot ``labels``."""
     if prediction.shape != labels.shape:
         raise ValueError(
             f"evaluate: the network predicts shape {prediction.shape[1:]} per sample but the labels "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ class NeuralNetwork:
         self._label_tensor = None
         self._input_tensor = None
         self._phase = Phase.train
+        #: the last training forward's numbers (:class:`Step`), None before the first
+        self.last_step: Step | None = None
 
     # -- phase -----------------------------------------------------------
     @property
@@ -136,7 +139,9 @@ class NeuralNetwork:
             data_loss = self.loss_layer.forward(prediction, label_tensor)
         except ShapeError as exc:
             raise _prefixed(exc, "loss layer") from exc
-        return data_loss + self.regularization_loss()
+        regularization = self.regularization_loss()
+        self.last_step = Step(float(data_loss), regularization, prediction, label_tensor)
+        return data_loss + regularization
 
     def backward(self) -> None:
         """Propagate the loss gradient back through every layer (updating trainable ones)."""
@@ -183,6 +188,38 @@ class NeuralNetwork:
             if callback is not None:
                 callback(iteration, float(loss))
 
+    def fit(self, epochs: int = 1, *, iterations_per_epoch: int | None = None, callback=None):
+        """Train ``epochs`` epochs; after each, measure the data layer's test set; return a History.
+
+        An epoch is ``iterations_per_epoch`` iterations (default: the data layer's
+        ``train_size`` over its ``batch_size``, rounded up). Each epoch's
+        :class:`~corenet.history.EpochRecord` holds the mean loss per sample (data and
+        regularization parts), the training accuracy over the epoch's batches (training
+        phase), the test accuracy and loss (testing phase; None without ``get_test_set``)
+        and the seconds. Training itself is :meth:`train`: ``net.loss`` grows as usual.
+        ``callback(iteration, loss)`` is passed on to :meth:`train`.
+        """
+        from corenet.epochs import EpochLoop
+        from corenet.epochs import iterations_per_epoch as per_epoch_of
+
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        self._check_data_and_loss_layers("fit")
+        per_epoch = iterations_per_epoch or per_epoch_of(self.data_layer)
+        loop = EpochLoop(self, per_epoch, test_set=EpochLoop.test_set_of(self.data_layer), on_step=callback)
+        return loop.run(int(epochs) * per_epoch)
+
+    def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A table of the layers: class, output shape per sample, parameter count; the total and the phase.
+
+        Output shapes come from a forward pass of a batch of zeros through copies of
+        the layers (testing phase; the network is not changed) for ``input_shape``
+        (one sample, without the batch axis), by default the data layer's.
+        """
+        from corenet.summary import summarize
+
+        return summarize(self, input_shape)
+
     def _first_non_finite(self) -> str:
         """Re-run the last batch on copies of the layers to name where a non-finite value first appears.
 
@@ -213,6 +250,7 @@ class NeuralNetwork:
         state["data_layer"] = None
         state["_label_tensor"] = None
         state["_input_tensor"] = None
+        state["last_step"] = None
         state["format_version"] = FORMAT_VERSION
         return state
 
@@ -220,11 +258,37 @@ class NeuralNetwork:
         self.__dict__.update(state)
         self.__dict__.setdefault("format_version", None)
         self.__dict__.setdefault("_input_tensor", None)
+        self.__dict__["last_step"] = None
         self.data_layer = None
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([{inner}], optimizer={self.optimizer!r})"
+
+
+@dataclass
+class Step:
+    """One training forward: the loss layer's value (summed over the batch), the regularization
+    loss, and the batch's prediction and labels (for the training accuracy)."""
+
+    data_loss: float
+    regularization_loss: float
+    prediction: Any
+    label: Any
+
+    @property
+    def samples(self) -> int:
+        """Samples in the batch (its first axis)."""
+        return int(np.shape(self.label)[0])
+
+    @property
+    def correct(self) -> int | None:
+        """Samples whose largest prediction is their one-hot label's class; None when the labels
+        are not (batch, classes) rows of the prediction's shape."""
+        prediction, label = np.asarray(self.prediction), np.asarray(self.label)
+        if prediction.ndim != 2 or prediction.shape != label.shape or prediction.shape[1] < 2:
+            return None
+        return int(np.count_nonzero(prediction.argmax(axis=1) == label.argmax(axis=1)))
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The loss curve of a training run as an image (matplotlib, an optional extra)."""
+"""Pictures of training (matplotlib, an optional extra, imported only when a picture is drawn)."""
 
 from __future__ import annotations
 
@@ -47,22 +47,72 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return (cumulative[ends] - cumulative[starts]) / (ends - starts)
 
 
-def plot_loss(losses: Sequence[float], filename, title: str = "training loss") -> None:
-    """Write the loss per iteration and its running mean to ``filename``, atomically.
-
-    The image format follows the suffix (``.png``, ``.svg``, ``.pdf``, ...).
-    """
+def new_figure(columns: int = 1, rows: int = 1, size: tuple[float, float] = (7, 4)):
+    """A matplotlib Figure (Agg backend, no window) and its axes, ``rows`` x ``columns``."""
     require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
+    figure = Figure(figsize=size, dpi=100)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    return figure, [axis for row in axes for axis in row]
+
+
+def save_figure(figure, filename) -> None:
+    """Write ``figure`` to ``filename`` atomically; the format follows the suffix (.png, .svg, .pdf...)."""
     from corenet.checkpoint import atomic_write_bytes
 
     target = Path(filename)
-    figure = Figure(figsize=(7, 4), dpi=100)
-    axes = figure.add_subplot()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=target.suffix.lstrip(".").lower() or "png")
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def plot_history(history, filename, title: str = "training", iteration_losses: Sequence[float] | None = None,
+                 iterations_per_epoch: int | None = None) -> None:
+    """Loss (left) and accuracy (right) per epoch, training and test, in one figure.
+
+    ``history`` is a :class:`~corenet.history.History`; ``iteration_losses`` (the mean
+    loss per sample of every iteration, optional) is drawn faintly behind the epoch
+    means, at fractional epochs given ``iterations_per_epoch``.
+    """
+    figure, (loss_axes, accuracy_axes) = new_figure(columns=2, size=(11, 4))
+    records = list(history)
+    ends = np.array([r.iterations for r in records], dtype=float)
+    per_epoch = iterations_per_epoch or (ends[0] if records else 1)
+    epochs = ends / per_epoch
+    if iteration_losses is not None and len(iteration_losses):
+        x = np.arange(1, len(iteration_losses) + 1) / per_epoch
+        loss_axes.plot(x, iteration_losses, color="tab:blue", alpha=0.25, linewidth=0.7, label="train, per batch")
+    if records:
+        train_style, test_style = ("o-", "s--") if len(records) <= 30 else ("-", "--")
+        loss_axes.plot(epochs, [r.loss for r in records], train_style, color="tab:blue", label="train (epoch mean)")
+        test_losses = [np.nan if r.test_loss is None else r.test_loss for r in records]
+        if not np.all(np.isnan(test_losses)):
+            loss_axes.plot(epochs, test_losses, test_style, color="tab:orange", label="test (data loss)")
+        for name, color, style in (("train_accuracy", "tab:blue", train_style),
+                                   ("test_accuracy", "tab:orange", test_style)):
+            values = [np.nan if getattr(r, name) is None else getattr(r, name) for r in records]
+            if not np.all(np.isnan(values)):
+                accuracy_axes.plot(epochs, values, style, color=color, label=name.replace("_accuracy", ""))
+    loss_axes.set(xlabel="epoch", ylabel="loss per sample", title=f"{title}: loss")
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend()
+    save_figure(figure, filename)
+
+
+def plot_loss(losses: Sequence[float], filename, title: str = "training loss") -> None:
+    """Write the loss per iteration and its running mean to ``filename``, atomically.
+
+    The image format follows the suffix (``.png``, ``.svg``, ``.pdf``, ...).
+    """
+    figure, (axes,) = new_figure()
     iterations = np.arange(1, len(losses) + 1)
     axes.plot(iterations, losses, color="tab:blue", alpha=0.35, linewidth=0.8, label="loss per iteration")
     if len(losses) > 1:
@@ -74,7 +124,4 @@ def plot_loss(losses: Sequence[float], filename, title: str = "training loss") -
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=target.suffix.lstrip(".").lower() or "png")
-    atomic_write_bytes(target, buffer.getvalue())
+    save_figure(figure, filename)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from corenet.config import Config, ConfigError, build_data, build_network, iterations_for
+from corenet.epochs import EpochLoop, iterations_per_epoch
 from corenet.errors import ShapeError
-from corenet.evaluation import Evaluation, evaluate
+from corenet.evaluation import Evaluation
+from corenet.history import EpochRecord, History
 
 #: periodic saves when neither the config nor the data set says how often
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -24,7 +26,11 @@ DEFAULT_CHECKPOINT_EVERY = 100
 
 @dataclass
 class TrainingRun:
-    """What a run did: the network, how far it got, where its last good checkpoint is."""
+    """What a run did: the network, how far it got, where its last good checkpoint is, its history.
+
+    ``saved_at`` is the iteration the checkpoint file holds (after a Ctrl-C: read back
+    from the file itself), None when this run has not saved it.
+    """
 
     config: Config
     network: object
@@ -36,10 +42,17 @@ class TrainingRun:
     saved_at: int | None = None
     seconds: float = 0.0
     evaluation: Evaluation | None = None
+    history: History = field(default_factory=History)
+    iterations_per_epoch: int = 1
 
     @property
     def losses(self) -> list[float]:
         return self.network.loss
+
+    @property
+    def epochs(self) -> int:
+        """Epochs this run trains (the last may be shorter)."""
+        return -(-self.iterations // self.iterations_per_epoch)
 
 
 def prepare(config: Config):
@@ -79,53 +92,104 @@ def train(
     checkpoint: str | Path | None = None,
     progress: bool = False,
     callback: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[EpochRecord, TrainingRun], None] | None = None,
+    network_ready: Callable[[TrainingRun], None] | None = None,
 ) -> TrainingRun:
     """Train as ``config`` says; save to ``checkpoint`` (default: the config's) periodically and at the end.
 
-    ``callback(iteration, loss)`` runs after every step. A KeyboardInterrupt stops
-    the run: the result has ``interrupted=True`` and the checkpoint file holds the
-    last network saved between iterations (or whatever was there before).
+    Training runs in epochs (one pass over the data layer's training set, see
+    :mod:`corenet.epochs`); after each, the test set is measured and the run's
+    :class:`~corenet.history.History` is written beside the checkpoint
+    (``<checkpoint>.history.json`` and ``.csv``). ``callback(iteration, loss)`` runs
+    after every step, ``on_epoch(record, run)`` after every epoch and
+    ``network_ready(run)`` once the network is built, before the first step.
+    The progress bar shows the running mean loss per sample.
+
+    A KeyboardInterrupt stops the run: the result has ``interrupted=True`` and the
+    checkpoint file holds the last network saved between iterations (or whatever
+    was there before); ``saved_at`` names the iteration in that file.
     """
     from corenet.network import save
 
     net, data_layer = prepare(config)
     target = checkpoint if checkpoint is not None else config.checkpoint
     run = TrainingRun(config, net, data_layer, iterations_for(config, data_layer),
-                      checkpoint=Path(target) if target else None)
+                      checkpoint=Path(target) if target else None,
+                      iterations_per_epoch=iterations_per_epoch(data_layer, config.batch_size))
     if run.checkpoint is not None:
         _check_writable(run.checkpoint)
+    before = _file_identity(run.checkpoint)
     every = checkpoint_interval(config, data_layer)
     bar = None
 
     def step(iteration: int, loss: float) -> None:
         run.completed = iteration + 1
         if bar is not None:
-            bar(iteration, loss)
+            last = net.last_step
+            bar(iteration, loss / last.samples if last is not None and last.samples else loss)
         if callback is not None:
             callback(iteration, loss)
         if run.checkpoint is not None and run.completed % every == 0 and run.completed < run.iterations:
             save(run.checkpoint, net)
             run.saved_at = run.completed
 
+    def epoch_done(record: EpochRecord) -> None:
+        if run.checkpoint is not None:
+            run.history.save(run.checkpoint)
+        if on_epoch is not None:
+            on_epoch(record, run)
+
+    loop = EpochLoop(net, run.iterations_per_epoch, test_set=EpochLoop.test_set_of(data_layer), on_step=step,
+                     on_epoch=epoch_done)
+    loop.history = run.history
+    if network_ready is not None:
+        network_ready(run)
     started = time.perf_counter()
     try:
         if progress:
             from corenet.progress import training_progress
 
             with training_progress(run.iterations, config.name) as bar:
-                _train(net, run, step, config)
+                _train(loop, run, config)
         else:
-            _train(net, run, step, config)
+            _train(loop, run, config)
         if run.checkpoint is not None:
             save(run.checkpoint, net)
             run.saved_at = run.completed
+            run.history.save(run.checkpoint)
     except KeyboardInterrupt:
         run.interrupted = True
+        run.saved_at = _iteration_in_file(run.checkpoint, before, run.saved_at)
     run.seconds = time.perf_counter() - started
-    if not run.interrupted and hasattr(data_layer, "get_test_set"):
-        inputs, labels = data_layer.get_test_set()
-        run.evaluation = evaluate(net, inputs, labels)
+    if not run.interrupted:
+        run.evaluation = loop.evaluation
     return run
+
+
+def _file_identity(path: Path | None) -> tuple | None:
+    """What tells whether ``path`` was replaced: (inode, size, mtime), None when absent."""
+    try:
+        status = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if status is None else (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _iteration_in_file(path: Path | None, before: tuple | None, saved_at: int | None) -> int | None:
+    """The iteration the checkpoint at ``path`` holds after an interrupt, read from the file itself.
+
+    A Ctrl-C can land between a save's rename and the line recording it, so the
+    file, not the run's bookkeeping, decides: unchanged since the run started ->
+    None; else the length of the saved network's loss list (one entry per iteration).
+    """
+    if path is None or _file_identity(path) in (None, before):
+        return None
+    from corenet.network import load
+
+    try:
+        return len(load(path, None).loss)
+    except Exception:  # unreadable: fall back to what the run recorded
+        return saved_at
 
 
 def _check_writable(path: Path) -> None:
@@ -143,9 +207,9 @@ def _check_writable(path: Path) -> None:
         raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} is not writable")
 
 
-def _train(net, run: TrainingRun, step, config: Config) -> None:
+def _train(loop: EpochLoop, run: TrainingRun, config: Config) -> None:
     try:
-        net.train(run.iterations, callback=step)
+        loop.run(run.iterations)
     except ShapeError as exc:
         raise ConfigError(f"{config.source}: {_locate(exc, config)}") from exc
     except ValueError as exc:  # e.g. the loss refusing raw scores: a config without SoftMax

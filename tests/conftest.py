@@ -66,3 +66,11 @@ class FakeSite:
 @pytest.fixture
 def fake_site(tmp_path: Path) -> FakeSite:
     return FakeSite(tmp_path / "venv")
+
+
+@pytest.fixture(autouse=True)
+def empty_data_folder(tmp_path_factory, monkeypatch) -> Path:
+    """CORENET_DATA points at an empty folder: no test reads or fills the user's data folder."""
+    folder = tmp_path_factory.mktemp("corenet-data")
+    monkeypatch.setenv("CORENET_DATA", str(folder))
+    return folder

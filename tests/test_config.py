@@ -186,11 +186,16 @@ def test_model_config_mistakes(tmp_path):
     assert "network.args.size: LeNet has no argument 'size'; LeNet takes no arguments" in message
 
 
-def test_missing_mnist_path_suggests_data_option(tmp_path):
-    text = "data: {name: mnist}\nnetwork: {model: LeNet}\ntraining: {epochs: 1}\n"
-    message = error_for(tmp_path, text)
-    assert "data.args.path: missing required argument of MNISTData(path, random, split) (pass --data PATH)" \
-        in message
+def test_mnist_without_path_uses_the_data_folder_and_says_how_to_fill_it(tmp_path, empty_data_folder):
+    from corenet.config import build_data
+
+    config = load_config(write(tmp_path, "data: {name: mnist}\nnetwork: {model: LeNet}\ntraining: {epochs: 1}\n"))
+    assert "path" not in config.data.args  # optional now: the default is corenet's data folder
+    with pytest.raises(ConfigError) as info:
+        build_data(config)
+    message = str(info.value)
+    assert f"no MNIST files in corenet's data folder {empty_data_folder / 'mnist'}" in message
+    assert "corenet data fetch mnist" in message and "--data FOLDER" in message
 
 
 def test_yaml_syntax_error_names_line(tmp_path):

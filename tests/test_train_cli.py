@@ -289,10 +289,10 @@ def test_data_option_points_the_lenet_config_at_an_idx_folder(mnist_folder, tmp_
     assert report["count"] == 12
 
 
-def test_lenet_config_without_data_says_how_to_give_it():
-    result = corenet("train", "lenet-mnist", "-q")
-    assert result.exit_code == 2 and "data.args.path: missing required argument" in result.stderr
-    assert "--data PATH" in result.stderr
+def test_lenet_config_without_data_says_how_to_get_it():
+    result = corenet("train", "lenet-mnist", "-q")  # CORENET_DATA: an empty folder (conftest)
+    assert result.exit_code == 2 and "no MNIST files in corenet's data folder" in result.stderr
+    assert "corenet data fetch mnist" in result.stderr and "--data FOLDER" in result.stderr
 
 
 def test_data_option_on_a_config_that_reads_no_files(mnist_folder):

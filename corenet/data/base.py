@@ -98,6 +98,11 @@ class ArrayData:
         return int(self._train_input.shape[0])
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape, without the batch axis (e.g. (1, 28, 28))."""
+        return tuple(self._train_input.shape[1:])
+
+    @property
     def test_size(self) -> int:
         """Number of test samples."""
         return int(self._test_input.shape[0])

@@ -121,7 +121,9 @@ def read_mnist_pair(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
 class MNISTData(ArrayData):
     """MNIST from a folder of IDX files by their standard names (each with or without ``.gz``).
 
-    ``path`` is the folder. Which files make up the two sets:
+    ``path`` is the folder; by default corenet's data folder for MNIST (where
+    ``corenet data fetch mnist`` puts the files, see :mod:`corenet.data.folder`).
+    Which files make up the two sets:
 
     - ``split=None`` and ``train-images-idx3-ubyte``/``train-labels-idx1-ubyte``
       present: train on them, test on ``t10k-images-idx3-ubyte``/``t10k-labels-idx1-ubyte``.
@@ -138,19 +140,30 @@ class MNISTData(ArrayData):
     classes = 10
     default_train_fraction = 0.8
 
-    def __init__(self, batch_size: int, path, random: bool = True, split: int | None = None) -> None:
+    def __init__(self, batch_size: int, path: str | os.PathLike | None = None, random: bool = True,
+                 split: int | None = None) -> None:
         check_batch_size(batch_size)  # the arguments before reading megabytes
         boolean("random", random, "MNISTData")
-        if not isinstance(path, (str, os.PathLike)):
+        if path is None:
+            from corenet.data.folder import dataset_folder
+
+            folder = dataset_folder("mnist")
+            if not folder.is_dir():
+                raise FileNotFoundError(f"MNISTData: no MNIST files in corenet's data folder {folder}; download "
+                                        f"them with `corenet data fetch mnist`, or give the folder that holds "
+                                        f"them (--data FOLDER)")
+        elif not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"MNISTData: path must be a folder path, got {path!r}")
-        folder = Path(path)
+        else:
+            folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"MNISTData: {folder} is not a folder holding the MNIST IDX files")
         train_files = [find_mnist_file(folder, name) for name in MNIST_FILES["train"]]
         test_files = [find_mnist_file(folder, name) for name in MNIST_FILES["t10k"]]
         if not all(test_files):
             missing = [name for name, found in zip(MNIST_FILES["t10k"], test_files) if found is None]
-            raise FileNotFoundError(f"MNISTData: {folder} lacks {', '.join(missing)} (with or without .gz)")
+            raise FileNotFoundError(f"MNISTData: {folder} lacks {', '.join(missing)} (with or without .gz)"
+                                    + ("; download them with `corenet data fetch mnist`" if path is None else ""))
         #: the t10k index where training ends (None when the train files are used)
         self.split: int | None = None
         if split is None and all(train_files):

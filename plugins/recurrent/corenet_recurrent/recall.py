@@ -160,15 +160,21 @@ def train_recall(
     config: RecallConfig,
     on_epoch: Callable[[int, float], None] | None = None,
     on_chunk: Callable[[], None] | None = None,
+    after_epoch: Callable[[int, object], None] | None = None,
 ) -> RecallResult:
     """Seed NumPy's generator, train one cell, then measure held-out accuracy.
 
     ``on_epoch(epoch, mean chunk loss)`` runs after each epoch, ``on_chunk()``
-    after every training chunk (progress bars).
+    after every training chunk (progress bars), ``after_epoch(done, layer)`` with the
+    layer being trained before the first epoch (done = 0) and after each (done = epochs
+    so far), for probes (which must not draw from NumPy's global generator, or the
+    run changes).
     """
     np.random.seed(config.seed)
     layer = build_layer(config)
     result = RecallResult(config, layer=layer)
+    if after_epoch is not None:
+        after_epoch(0, layer)
     started = time.perf_counter()
     for epoch in range(config.epochs):
         rate = learning_rate_at(config, epoch)
@@ -179,6 +185,8 @@ def train_recall(
         result.losses.append(loss)
         if on_epoch is not None:
             on_epoch(epoch, loss)
+        if after_epoch is not None:
+            after_epoch(epoch + 1, layer)
     result.train_seconds = time.perf_counter() - started
     result.accuracy = evaluate(layer, config)
     return result

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``corenet`` CLI, one module each with ``register(app)``; heavy imports stay inside."""
