@@ -58,7 +58,7 @@ def plot_loss(losses: Sequence[float], filename, title: str = "training loss") -
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    from corenet.checkpoint import atomic_write_bytes
+    from corenet.files import atomic_write
 
     target = Path(filename)
     figure = Figure(figsize=(7, 4), dpi=100)
@@ -77,4 +77,4 @@ def plot_loss(losses: Sequence[float], filename, title: str = "training loss") -
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format=target.suffix.lstrip(".").lower() or "png")
-    atomic_write_bytes(target, buffer.getvalue())
+    atomic_write(target, buffer.getvalue())

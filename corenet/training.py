@@ -79,12 +79,14 @@ def train(
     checkpoint: str | Path | None = None,
     progress: bool = False,
     callback: Callable[[int, float], None] | None = None,
+    force: bool = False,
 ) -> TrainingRun:
     """Train as ``config`` says; save to ``checkpoint`` (default: the config's) periodically and at the end.
 
     ``callback(iteration, loss)`` runs after every step. A KeyboardInterrupt stops
     the run: the result has ``interrupted=True`` and the checkpoint file holds the
-    last network saved between iterations (or whatever was there before).
+    last network saved between iterations (or whatever was there before). ``force``
+    lets the checkpoint replace a file that is not a corenet checkpoint (see corenet.save).
     """
     from corenet.network import save
 
@@ -93,7 +95,7 @@ def train(
     run = TrainingRun(config, net, data_layer, iterations_for(config, data_layer),
                       checkpoint=Path(target) if target else None)
     if run.checkpoint is not None:
-        _check_writable(run.checkpoint)
+        _check_writable(run.checkpoint, force)
     every = checkpoint_interval(config, data_layer)
     bar = None
 
@@ -104,7 +106,7 @@ def train(
         if callback is not None:
             callback(iteration, loss)
         if run.checkpoint is not None and run.completed % every == 0 and run.completed < run.iterations:
-            save(run.checkpoint, net)
+            save(run.checkpoint, net, force=force)
             run.saved_at = run.completed
 
     started = time.perf_counter()
@@ -117,7 +119,7 @@ def train(
         else:
             _train(net, run, step, config)
         if run.checkpoint is not None:
-            save(run.checkpoint, net)
+            save(run.checkpoint, net, force=force)
             run.saved_at = run.completed
     except KeyboardInterrupt:
         run.interrupted = True
@@ -128,19 +130,16 @@ def train(
     return run
 
 
-def _check_writable(path: Path) -> None:
+def _check_writable(path: Path, force: bool = False) -> None:
     """Refuse before training, not after it, a checkpoint path that cannot be written."""
     import os
 
+    from corenet.checkpoint import check_target
     from corenet.errors import CheckpointError
 
-    folder = path.parent
-    if path.is_dir():
-        raise CheckpointError(f"{path}: cannot save the checkpoint there, it is a folder")
-    if not folder.is_dir():
-        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} is not writable")
+    check_target(path, force=force)
+    if not os.access(path.parent, os.W_OK):
+        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {path.parent} is not writable")
 
 
 def _train(net, run: TrainingRun, step, config: Config) -> None:
