@@ -111,3 +111,55 @@ def class_rewrite_payload(module: str = "corenet.base", name: str = "TrainableLa
     """The issue's second attack: BUILD ``(None, {attribute: ()})`` applied to a class, which plain
     pickle turns into ``setattr(cls, attribute, ())`` for the rest of the process."""
     return (f"\x80\x02c{module}\n{name}\n".encode() + b"N}" + text(attribute) + b")s\x86b.")
+
+
+# -- every registered component, with arguments that make sense -------------------------------------
+#: layer name -> (constructor arguments, input shape of one batch)
+LAYER_SAMPLES = {
+    "FullyConnected": ((4, 3), (6, 4)),
+    "ReLU": ((), (6, 4)),
+    "SoftMax": ((), (6, 4)),
+    "TanH": ((), (6, 4)),
+    "Sigmoid": ((), (6, 4)),
+    "Flatten": ((), (6, 2, 3, 3)),
+    "Conv": (((2, 1), (2, 3, 3), 3), (6, 2, 5, 5)),
+    "Pooling": (((2, 2), (2, 2)), (6, 2, 4, 4)),
+    "Dropout": ((0.7,), (6, 4)),
+    "BatchNormalization": ((3,), (6, 3, 2, 2)),
+    "RNN": ((4, 5, 3), (6, 4)),
+    "LSTM": ((4, 5, 3), (6, 4)),
+}
+OPTIMIZER_SAMPLES = {"Sgd": (1e-2,), "SgdWithMomentum": (1e-2, 0.9), "Adam": (1e-3, 0.9, 0.999)}
+REGULARIZER_SAMPLES = {"L1_Regularizer": (1e-3,), "L2_Regularizer": (2e-3,)}
+INITIALIZER_SAMPLES = {"Constant": (0.2,), "UniformRandom": (), "Xavier": (), "He": ()}
+LOSS_SAMPLES = {"CrossEntropyLoss": ()}
+SAMPLES = {"layers": LAYER_SAMPLES, "optimizers": OPTIMIZER_SAMPLES, "regularizers": REGULARIZER_SAMPLES,
+           "initializers": INITIALIZER_SAMPLES, "losses": LOSS_SAMPLES}
+
+
+def sample_network(layer_name: str = "FullyConnected", optimizer_name: str = "Adam",
+                   regularizer_name: str | None = "L2_Regularizer", initializers=("He", "Constant"),
+                   classes: int = 3, seed: int = 1, steps: int = 1) -> tuple[NeuralNetwork, tuple]:
+    """(network, input shape): ``layer_name`` -> Flatten -> FullyConnected -> SoftMax, every component taken
+    from the registry, trained ``steps`` steps (optimizer state, moving averages, carried state exist)."""
+    import copy
+
+    registry = plugins.get_registry()
+    np.random.seed(seed)
+    optimizer = registry.optimizers[optimizer_name](*OPTIMIZER_SAMPLES[optimizer_name])
+    if regularizer_name is not None:
+        optimizer.add_regularizer(registry.regularizers[regularizer_name](*REGULARIZER_SAMPLES[regularizer_name]))
+    weights, bias = (registry.initializers[name](*INITIALIZER_SAMPLES[name]) for name in initializers)
+    net = NeuralNetwork(optimizer, weights, bias)
+    arguments, input_shape = LAYER_SAMPLES[layer_name]
+    layer = registry.layers[layer_name](*arguments)
+    if hasattr(layer, "memorize"):
+        layer.memorize = True  # the carried state is part of what must survive
+    features = int(np.prod(copy.deepcopy(layer).forward(np.zeros(input_shape)).shape[1:]))
+    for item in (layer, registry.layers["Flatten"](), registry.layers["FullyConnected"](features, classes),
+                 registry.layers["SoftMax"]()):
+        net.append_layer(item)
+    net.loss_layer = registry.losses["CrossEntropyLoss"]()
+    net.data_layer = RandomData(input_shape[1:], input_shape[0], classes)
+    net.train(steps)
+    return net, input_shape
