@@ -48,7 +48,7 @@ FORMAT_VERSION = 2
 #: largest checkpoint file read (bytes)
 MAX_FILE_BYTES = 2 * 1024**3
 #: limits on the unpickled structure (a real network uses a few thousand items)
-MAX_ITEMS = 1_000_000
+MAX_ITEMS = 100_000
 MAX_DEPTH = 64
 MAX_OPCODES = 2_000_000
 PICKLE_PROTOCOL = 4

@@ -222,13 +222,15 @@ def restore_state(obj: Any, state: dict, where: str, registry) -> None:
     attributes, properties, trainable = state_layout(obj)
     fresh = default_state(obj)
     missing = sorted(set(fresh) - set(state))
+    name = type(obj).__name__
     if missing:
-        raise CheckpointError(f"{where}: the saved state has no {missing[0]!r} (a {type(obj).__name__} keeps "
-                              f"{', '.join(sorted(fresh))}); the file is damaged or was made by hand")
+        raise CheckpointError(f"{where}: the saved state has no {missing[0]!r}, which {_a(name)} keeps; the file "
+                              f"is damaged or was made by hand")
     extra = sorted(set(state) - set(fresh))
     if extra:
-        raise CheckpointError(f"{where}: the saved state has {extra[0]!r}, which a {type(obj).__name__} does not "
-                              f"keep (it keeps {', '.join(sorted(fresh)) or 'nothing'})")
+        raise CheckpointError(f"{where}: the saved state has {extra[0]!r}, which {_a(name)} does not keep (it "
+                              f"keeps {', '.join(sorted(fresh)) or 'nothing'}); every attribute a layer keeps must "
+                              f"exist after __init__")
     for name in (*attributes, *properties):
         value = state[name]
         _check_like(fresh[name], value, f"{where}: {name}", registry)

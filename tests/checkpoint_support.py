@@ -110,7 +110,7 @@ def class_rewrite_payload(module: str = "corenet.base", name: str = "TrainableLa
                           attribute: str = "parameter_names") -> bytes:
     """The issue's second attack: BUILD ``(None, {attribute: ()})`` applied to a class, which plain
     pickle turns into ``setattr(cls, attribute, ())`` for the rest of the process."""
-    return (f"\x80\x02c{module}\n{name}\n".encode() + b"N}" + text(attribute) + b")s\x86b.")
+    return b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"N}" + text(attribute) + b")s\x86b."
 
 
 # -- every registered component, with arguments that make sense -------------------------------------
