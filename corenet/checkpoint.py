@@ -137,8 +137,10 @@ def scan_opcodes(source: str, data: bytes) -> None:
         raise
     except Exception as exc:  # pickletools' ValueError for a cut or garbled stream
         text = str(exc)
-        what = "the file is truncated" if "exhausted" in text or "remain" in text else "the file is damaged"
-        raise CheckpointError(f"{source}: cannot read the checkpoint ({text}); {what}") from None
+        if "exhausted" in text or "remain" in text:
+            raise CheckpointError(f"{source}: the file is truncated: it ends after {len(data)} bytes, in the "
+                                  f"middle of the checkpoint") from None
+        raise CheckpointError(f"{source}: cannot read the checkpoint ({text}); the file is damaged") from None
     if end + 1 != len(data):
         raise CheckpointError(f"{source}: {len(data) - end - 1} unexpected bytes after the checkpoint; "
                               f"the file is damaged")
