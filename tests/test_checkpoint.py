@@ -647,6 +647,15 @@ def test_export_safetensors_writes_every_layer_weight(tmp_path):
     checkpoint.export_safetensors(net, path)  # replacing its own kind is fine
 
 
+def test_the_safetensors_library_reads_the_export(tmp_path):
+    numpy_reader = pytest.importorskip("safetensors.numpy", reason="the safetensors package is not installed")
+    net = small_net()
+    checkpoint.export_safetensors(net, tmp_path / "net.safetensors")
+    tensors = numpy_reader.load_file(str(tmp_path / "net.safetensors"))
+    assert set(tensors) == {"layers.0.weights", "layers.2.weights"}
+    np.testing.assert_array_equal(tensors["layers.2.weights"], net.layers[2].weights)
+
+
 # -- layers from plugins, float32 ----------------------------------------------------------------------
 def test_plugin_layers_and_float32_round_trip(tmp_path):
     from corenet.config import load_config
