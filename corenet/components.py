@@ -485,9 +485,13 @@ class Decoder:
 
         ``kind`` (e.g. ``"layers"``): the kind the record must name.
         """
+        if type(record) is dict and record.get("$type") == "ref":  # the same object met before
+            obj = self._ref(record, where)
+            found = registered(obj, self.registry)
+            if found is None or (kind is not None and found[0] != kind):
+                raise CheckpointError(f"{where}: refers to {brief(obj)}, not a {(kind or 'components')[:-1]}")
+            return obj
         if type(record) is not dict or record.get("$type") != "component":
-            if record is None and kind is None:
-                return None
             raise CheckpointError(f"{where}: expected a saved {(kind or 'components')[:-1]}, got {brief(record)}")
         _keys(record, {"$type", "id", "kind", "name", "plugin", "args", "kwargs", "state"}, where)
         saved_kind, name, plugin = record["kind"], record["name"], record["plugin"]

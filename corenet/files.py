@@ -152,7 +152,7 @@ def stale_temporaries(target) -> list[Path]:
         owner = name[len(prefix):-4].split(".", 1)[0]
         if owner.isdigit():
             pid = int(owner)
-            if pid == os.getpid() and str(path) in active:
+            if pid == os.getpid() and os.path.abspath(path) in active:
                 continue
             if pid != os.getpid() and _process_alive(pid):
                 continue
@@ -190,6 +190,7 @@ def atomic_write(filename, payload: bytes, *, error: type[Exception] = CorenetEr
                                                  suffix=".tmp", dir=folder)
     except OSError as exc:
         raise error(f"{target}: cannot save: {exc.strerror or exc}") from exc
+    temporary = os.path.abspath(temporary)
     with _active_lock:
         _active.add(temporary)
     try:

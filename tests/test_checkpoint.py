@@ -302,6 +302,33 @@ def test_shared_objects_stay_shared(tmp_path):
     assert type(restored.children[0]) is FullyConnected
 
 
+def test_a_layer_appended_twice_is_one_layer_after_loading(tmp_path):
+    from corenet.layers.activations import ReLU
+
+    net = small_net()
+    shared = ReLU()
+    net.layers[1:2] = [shared]
+    net.layers.insert(3, shared)
+    save(tmp_path / "net.ckpt", net)
+    loaded = load(tmp_path / "net.ckpt", None)
+    assert loaded.layers[1] is loaded.layers[3] and type(loaded.layers[1]) is ReLU
+
+
+def test_saving_from_another_thread_never_removes_a_temporary_file_being_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = Path("net.ckpt")  # relative, while the temporary file's name is absolute
+    save(path, small_net())
+    real_fsync, seen = os.fsync, []
+
+    def fsync_and_look(descriptor):  # while this save's temporary file exists, another save cleans up
+        seen.append(files.stale_temporaries(path))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(files.os, "fsync", fsync_and_look)
+    save(path, small_net(seed=2))
+    assert seen[0] == [] and _leftovers(tmp_path) == []
+
+
 class FastFullyConnected(FullyConnected):
     """Another implementation of FullyConnected (different private workspace, same public state)."""
 
