@@ -55,13 +55,19 @@ class BaseLayer:
     False, and only on its first layer for the duration of that call, where
     nobody uses the input gradient; a layer used standalone, or anywhere else in
     a network, always returns its error.
+
+    Checkpoints rebuild a layer from the arguments it was constructed with (recorded
+    here, see :attr:`init_arguments`) and its public attributes; a layer that needs
+    more defines ``get_config()``, ``get_state()`` and ``set_state(state)`` (see
+    :mod:`corenet.components`).
     """
 
     needs_input_gradient = True
 
     #: Attributes holding what ``backward`` needs from the last ``forward`` (inputs, masks,
-    #: outputs). Pickles, checkpoints and deep copies carry them as None: they are batch-sized,
-    #: and a restored layer must see a forward before a backward (which otherwise says so).
+    #: outputs). Pickles and deep copies carry them as None and checkpoints leave them out: they
+    #: are batch-sized, and a restored layer must see a forward before a backward (which otherwise
+    #: says so).
     transient: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
