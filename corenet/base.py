@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,20 @@ class Phase(enum.Enum):
         raise ValueError(f"phase must be Phase.train, Phase.test, 'train' or 'test', got {value!r}")
 
 
+def _recording_arguments(init):
+    """``init`` wrapped to store ``(args, kwargs)`` of the outermost call in ``self._init_arguments``
+    (the most derived class's ``__init__`` runs first; ``super().__init__`` calls find it set)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "_init_arguments" not in self.__dict__:
+            self.__dict__["_init_arguments"] = (args, dict(kwargs))
+        init(self, *args, **kwargs)
+
+    __init__._records_arguments = True
+    return __init__
+
+
 class BaseLayer:
     """A layer: ``forward(input) -> output`` and ``backward(error) -> error for the previous layer``.
 
@@ -40,18 +55,38 @@ class BaseLayer:
     False, and only on its first layer for the duration of that call, where
     nobody uses the input gradient; a layer used standalone, or anywhere else in
     a network, always returns its error.
+
+    Checkpoints rebuild a layer from the arguments it was constructed with (recorded
+    here, see :attr:`init_arguments`) and its public attributes; a layer that needs
+    more defines ``get_config()``, ``get_state()`` and ``set_state(state)`` (see
+    :mod:`corenet.components`).
     """
 
     needs_input_gradient = True
 
     #: Attributes holding what ``backward`` needs from the last ``forward`` (inputs, masks,
-    #: outputs). Pickles, checkpoints and deep copies carry them as None: they are batch-sized,
-    #: and a restored layer must see a forward before a backward (which otherwise says so).
+    #: outputs). Pickles and deep copies carry them as None and checkpoints leave them out: they
+    #: are batch-sized, and a restored layer must see a forward before a backward (which otherwise
+    #: says so).
     transient: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make the subclass's own ``__init__`` record the arguments it is called with (see
+        :attr:`init_arguments`); the signature ``inspect`` reports stays the original."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_records_arguments", False):
+            cls.__init__ = _recording_arguments(init)
 
     def __init__(self) -> None:
         self.trainable = False
         self.testing_phase = False
+
+    @property
+    def init_arguments(self) -> tuple[tuple, dict] | None:
+        """``(args, kwargs)`` the layer was constructed with (None for an instance made without
+        ``__init__``). Checkpoints rebuild a layer with them (see :mod:`corenet.components`)."""
+        return self.__dict__.get("_init_arguments")
 
     def __getstate__(self) -> dict:
         """The instance's attributes with those named in :attr:`transient` set to None."""

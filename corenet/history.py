@@ -98,11 +98,11 @@ class History:
 
     def save(self, checkpoint) -> tuple[Path, Path]:
         """Write ``<checkpoint>.history.json`` and ``<checkpoint>.history.csv`` atomically; return both paths."""
-        from corenet.checkpoint import atomic_write_bytes
+        from corenet.files import atomic_write
 
         json_path, csv_path = history_paths(checkpoint)
-        atomic_write_bytes(json_path, self.to_json().encode("utf-8"))
-        atomic_write_bytes(csv_path, self.to_csv().encode("utf-8"))
+        atomic_write(json_path, self.to_json().encode("utf-8"))
+        atomic_write(csv_path, self.to_csv().encode("utf-8"))
         return json_path, csv_path
 
     @classmethod

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from corenet.base import Phase, brief, require_instance
-from corenet.checkpoint import FORMAT_VERSION
-from corenet.errors import CorenetError, DivergenceError, ShapeError
+from corenet.errors import CheckpointError, CorenetError, DivergenceError, ShapeError
 
 
 class NeuralNetwork:
@@ -251,12 +250,10 @@ class NeuralNetwork:
         state["_label_tensor"] = None
         state["_input_tensor"] = None
         state["last_step"] = None
-        state["format_version"] = FORMAT_VERSION
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.__dict__.setdefault("format_version", None)
         self.__dict__.setdefault("_input_tensor", None)
         self.__dict__["last_step"] = None
         self.data_layer = None
@@ -350,21 +347,45 @@ def _trace_non_finite(layers: list, tensor, label_tensor, loss_layer) -> str:
     return f"the layers' outputs are finite; the loss layer ({type(loss_layer).__name__}) overflowed"
 
 
-def save(filename, net: NeuralNetwork) -> None:
-    """Pickle ``net`` (without its data layer) to ``filename`` atomically."""
+def save(filename, net: NeuralNetwork, *, force: bool = False) -> None:
+    """Write ``net`` (without its data layer) to ``filename`` as a format-2 checkpoint.
+
+    The file holds plain data only (see :mod:`corenet.checkpoint`). It is written to a
+    temporary file beside the target, fsynced and renamed over it; a target that is a
+    folder, FIFO or device is refused, and a symbolic link or an existing file that is
+    not a corenet checkpoint (the YAML config, say) only with ``force=True``.
+    """
     from corenet.checkpoint import save_network
 
-    save_network(filename, net)
+    if not isinstance(net, NeuralNetwork):
+        raise TypeError(f"save expects a NeuralNetwork, got {brief(net)}")
+    save_network(filename, net, force=force)
 
 
-def load(filename, data_layer, *, trusted: bool = False) -> NeuralNetwork:
+def load(filename, data_layer) -> NeuralNetwork:
     """Load a network saved by :func:`save` and attach ``data_layer``.
 
-    Only classes registered by corenet and its plugins are admitted; ``trusted=True``
-    uses plain pickle (unsafe: only for files you made yourself).
+    Nothing in the file can run: it holds plain data, and layers, optimizers,
+    initializers and the loss layer are rebuilt through the registry with their saved
+    arguments and state. A damaged, truncated, foreign or older-format file, a component
+    whose plugin is not installed, or non-finite weights raise a CheckpointError naming
+    the file.
     """
-    from corenet.checkpoint import load_network
+    from corenet.checkpoint import read_network
 
-    net = load_network(filename, trusted=trusted)
+    source = str(filename)
+    saved = read_network(filename)
+    try:
+        net = NeuralNetwork(saved.optimizer, saved.weights_initializer, saved.bias_initializer)
+    except TypeError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    net.layers = saved.layers
+    net.loss = saved.loss
+    net.loss_layer = saved.loss_layer
+    net._phase = Phase(saved.phase)
+    for name, value in saved.attributes.items():
+        if hasattr(NeuralNetwork, name):  # would hide a method or property
+            raise CheckpointError(f"{source}: the saved attribute {name!r} would replace NeuralNetwork.{name}")
+        setattr(net, name, value)
     net.data_layer = data_layer
     return net

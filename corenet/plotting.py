@@ -62,13 +62,13 @@ def new_figure(columns: int = 1, rows: int = 1, size: tuple[float, float] = (7, 
 
 def save_figure(figure, filename) -> None:
     """Write ``figure`` to ``filename`` atomically; the format follows the suffix (.png, .svg, .pdf...)."""
-    from corenet.checkpoint import atomic_write_bytes
+    from corenet.files import atomic_write
 
     target = Path(filename)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format=target.suffix.lstrip(".").lower() or "png")
-    atomic_write_bytes(target, buffer.getvalue())
+    atomic_write(target, buffer.getvalue())
 
 
 def plot_history(history, filename, title: str = "training", iteration_losses: Sequence[float] | None = None,

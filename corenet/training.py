@@ -94,6 +94,7 @@ def train(
     callback: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochRecord, TrainingRun], None] | None = None,
     network_ready: Callable[[TrainingRun], None] | None = None,
+    force: bool = False,
 ) -> TrainingRun:
     """Train as ``config`` says; save to ``checkpoint`` (default: the config's) periodically and at the end.
 
@@ -107,7 +108,8 @@ def train(
 
     A KeyboardInterrupt stops the run: the result has ``interrupted=True`` and the
     checkpoint file holds the last network saved between iterations (or whatever
-    was there before); ``saved_at`` names the iteration in that file.
+    was there before); ``saved_at`` names the iteration in that file. ``force`` lets the
+    checkpoint replace a file that is not a corenet checkpoint (see corenet.save).
     """
     from corenet.network import save
 
@@ -117,7 +119,7 @@ def train(
                       checkpoint=Path(target) if target else None,
                       iterations_per_epoch=iterations_per_epoch(data_layer, config.batch_size))
     if run.checkpoint is not None:
-        _check_writable(run.checkpoint)
+        _check_writable(run.checkpoint, force)
     before = _file_identity(run.checkpoint)
     every = checkpoint_interval(config, data_layer)
     bar = None
@@ -130,7 +132,7 @@ def train(
         if callback is not None:
             callback(iteration, loss)
         if run.checkpoint is not None and run.completed % every == 0 and run.completed < run.iterations:
-            save(run.checkpoint, net)
+            save(run.checkpoint, net, force=force)
             run.saved_at = run.completed
 
     def epoch_done(record: EpochRecord) -> None:
@@ -154,7 +156,7 @@ def train(
         else:
             _train(loop, run, config)
         if run.checkpoint is not None:
-            save(run.checkpoint, net)
+            save(run.checkpoint, net, force=force)
             run.saved_at = run.completed
             run.history.save(run.checkpoint)
     except KeyboardInterrupt:
@@ -192,19 +194,16 @@ def _iteration_in_file(path: Path | None, before: tuple | None, saved_at: int | 
         return saved_at
 
 
-def _check_writable(path: Path) -> None:
+def _check_writable(path: Path, force: bool = False) -> None:
     """Refuse before training, not after it, a checkpoint path that cannot be written."""
     import os
 
+    from corenet.checkpoint import check_target
     from corenet.errors import CheckpointError
 
-    folder = path.parent
-    if path.is_dir():
-        raise CheckpointError(f"{path}: cannot save the checkpoint there, it is a folder")
-    if not folder.is_dir():
-        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {folder} is not writable")
+    check_target(path, force=force)
+    if not os.access(path.parent, os.W_OK):
+        raise CheckpointError(f"{path}: cannot save the checkpoint, folder {path.parent} is not writable")
 
 
 def _train(loop: EpochLoop, run: TrainingRun, config: Config) -> None:

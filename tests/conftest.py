@@ -6,11 +6,14 @@ import os
 import shutil
 import site
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# pytest imports the test files with importlib (tests/ is no package): let them import helper modules beside them
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 class FakeSite:

@@ -24,10 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: strongly connected groups of modules allowed to import each other, each inside functions only
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"corenet.checkpoint", "corenet.network"}):
-        "NeuralNetwork.save/load call checkpoint, which rebuilds networks (being made a leaf module)",
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _package_roots() -> list[Path]:

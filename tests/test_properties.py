@@ -337,7 +337,7 @@ def test_save_load_round_trip(built, seed):
     np.random.seed(seed)
     net.train(2)  # optimizer state, moving averages and carried state exist before saving
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. a CheckpointWarning: the file would not load
+        warnings.simplefilter("error")  # saving and loading warn about nothing
         path = Path(folder) / "net.pkl"
         corenet.save(path, net)
         other_data = RandomData(input_shape, 4, classes)

@@ -196,6 +196,40 @@ def load_truncated():
     return load_written(data[: len(data) // 2])
 
 
+def load_bit_rot():
+    corenet.save("net.pkl", small_net())
+    data = bytearray(Path("net.pkl").read_bytes())
+    data[-100] ^= 0x10
+    return load_written(bytes(data))
+
+
+def load_crafted(change: Callable[[dict], object]):
+    """Load a checkpoint whose record ``change`` edited, re-wrapped with a matching checksum (as an
+    attacker who knows the format can)."""
+    import hashlib
+
+    from corenet.checkpoint import FORMAT_VERSION, MAGIC, network_record
+
+    net = small_net(Adam(1e-3))
+    net.train(1)
+    record = network_record(net, "checkpoint.pkl")
+    change(record)
+    payload = pickle.dumps(record, protocol=4)
+    envelope = {"magic": MAGIC, "format": FORMAT_VERSION, "corenet": corenet.__version__,
+                "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
+    return load_written(pickle.dumps(envelope, protocol=4))
+
+
+def nan_weights(record: dict) -> None:
+    weights = record["layers"][2]["state"]["weights"]
+    weights["data"] = np.full(1, np.nan).tobytes() + weights["data"][8:]
+
+
+def save_over(name: str, content: str, force: bool = False):
+    Path(name).write_text(content)
+    return corenet.save(name, small_net(), force=force)
+
+
 # -- plugin faults through fake entry points -----------------------------------------------------
 class FakeEntryPoint:
     """An entry point of group ``corenet`` whose module is built from ``source`` (or fails to import)."""
@@ -520,7 +554,23 @@ def _cases() -> list[Case]:
           ("checkpoint.pkl", "system", "nothing from the file was run")),
         c("load-dict", "checkpoint", "loading a pickled dict",
           in_temporary_folder(lambda: load_written({"a": 1})),
-          CheckpointError, ("holds a dict, not a NeuralNetwork",)),
+          CheckpointError, ("not a corenet checkpoint", "dict")),
+        c("load-old-format", "checkpoint", "loading a checkpoint saved by corenet 0.1 (a pickled network)",
+          in_temporary_folder(lambda: load_written(small_net())), CheckpointError,
+          ("older corenet (format 1)", "nothing from the file was run")),
+        c("load-bit-rot", "checkpoint", "loading a checkpoint with one flipped bit",
+          in_temporary_folder(load_bit_rot), CheckpointError, ("checkpoint.pkl", "checksum", "damaged")),
+        c("load-missing-weights", "checkpoint", "loading a crafted checkpoint whose layer lacks its weights",
+          in_temporary_folder(lambda: load_crafted(lambda record: record["layers"][0]["state"].pop("weights"))),
+          CheckpointError, ("checkpoint.pkl", "layer 0 (FullyConnected)", "'weights'")),
+        c("load-nan-weights", "checkpoint", "loading a checkpoint whose weights hold NaN",
+          in_temporary_folder(lambda: load_crafted(nan_weights)), CheckpointError,
+          ("layer 2 (FullyConnected): weights", "NaN")),
+        c("load-device", "checkpoint", "`corenet.load('/dev/zero', data)`",
+          lambda: corenet.load("/dev/zero", None), CheckpointError, ("/dev/zero", "character device")),
+        c("save-config", "checkpoint", "`corenet.save('config.yaml', net)` over the YAML config",
+          in_temporary_folder(lambda: save_over("config.yaml", "data: digits\n")), CheckpointError,
+          ("config.yaml", "not a corenet checkpoint", "force=True")),
         c("save-folder", "checkpoint", "`corenet.save('nodir/net.pkl', net)` (folder missing)",
           in_temporary_folder(lambda: corenet.save("nodir/net.pkl", small_net())), CheckpointError,
           ("nodir", "does not exist")),

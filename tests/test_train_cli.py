@@ -238,8 +238,8 @@ def test_evaluate_refuses_a_code_running_file_and_runs_nothing(tmp_path):
     evil.write_bytes(pickle.dumps(Payload(), protocol=4))
     result = corenet("evaluate", evil, "--data", "iris")
     assert result.exit_code == 1
-    assert f"{evil}: refused to load {os.system.__module__}.system" in result.stderr
-    assert "--trust" in result.stderr
+    assert f"{evil}: global not allowed: the file asks for {os.system.__module__}.system" in result.stderr
+    assert "nothing from the file was run" in result.stderr
     assert not marker.exists()
 
 
@@ -300,24 +300,35 @@ def test_data_option_on_a_config_that_reads_no_files(mnist_folder):
     assert result.exit_code == 2 and "does not read files" in result.stderr
 
 
-def test_evaluate_trust_flag_loads_with_plain_pickle(iris_checkpoint, tmp_path):
-    import collections
-    import warnings
+def test_evaluate_has_no_trust_option(iris_checkpoint):
+    result = corenet("evaluate", iris_checkpoint, "--trust")
+    assert result.exit_code == 2 and "--trust" in result.output
 
-    from corenet.checkpoint import CheckpointWarning
-    from corenet.network import save
 
-    net = load(iris_checkpoint, None)
-    net.layers[0].notes = collections.OrderedDict(source="a script")  # not a corenet class
-    path = tmp_path / "mine.ckpt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CheckpointWarning)
-        save(path, net)
-    refused = corenet("evaluate", path)
-    assert refused.exit_code == 1 and "refused to load collections.OrderedDict" in refused.stderr
-    trusted = corenet("evaluate", path, "--trust", "--json")
-    assert trusted.exit_code == 0, trusted.output
-    assert json.loads(trusted.stdout)["count"] == 51
+def test_train_refuses_to_save_over_its_own_config_unless_forced(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(textwrap.dedent("""
+        data: {name: iris}
+        network:
+          optimizer: {name: Sgd, args: {learning_rate: 1.0e-2}}
+          layers:
+            - {name: FullyConnected, args: {input_size: 4, output_size: 3}}
+            - SoftMax
+        training: {iterations: 5, batch_size: 8}
+    """))
+    text = config.read_bytes()
+    result = corenet("train", config, "-q", "-o", config)
+    assert result.exit_code == 1, result.output
+    assert f"{config}: exists and is not a corenet checkpoint (it looks like a text file)" in result.stderr
+    assert "--force" in result.stderr and "test accuracy" not in result.stdout  # refused before training
+    assert config.read_bytes() == text
+    target = tmp_path / "notes.txt"
+    target.write_text("my notes\n")
+    result = corenet("train", config, "-q", "-o", target, "--force")
+    assert result.exit_code == 0, result.output
+    assert len(load(target, None).loss) == 5
+    result = corenet("train", config, "-q", "-o", target)  # now a checkpoint: replaced without --force
+    assert result.exit_code == 0, result.output
 
 
 def test_unwritable_checkpoint_path_fails_before_training(tmp_path):
