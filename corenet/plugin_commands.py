@@ -52,7 +52,7 @@ def builtin_names(app: typer.Typer) -> set[str]:
     for info in app.registered_commands:
         names.add(info.name or typer.main.get_command_name(info.callback.__name__))
     for group in app.registered_groups:
-        names |= group.name if isinstance(group.name, str) else _names_of(group)
+        names |= {group.name} if isinstance(group.name, str) else _names_of(group)
     return names
 
 
