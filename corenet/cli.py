@@ -11,6 +11,10 @@ from pathlib import Path
 import typer
 
 from corenet import __version__
+from corenet.commands.common import fail as _fail
+from corenet.commands.common import load_train_config as _load_train_config
+from corenet.commands.common import reads_files as _reads_files
+from corenet.commands.common import train_overrides as _train_overrides
 
 app = typer.Typer(
     help="corenet: a NumPy deep-learning framework whose features are plugins. "
@@ -200,11 +204,6 @@ def run_tests(
     raise typer.Exit(code)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _list_configs() -> None:
     from corenet.config import ConfigError, available_configs, parse_yaml
 
@@ -217,36 +216,6 @@ def _list_configs() -> None:
         package = getattr(getattr(getattr(entry, "parent", None), "parent", None), "name", "")
         rows.append([name, description, package])
     _table("training configs (corenet train NAME)", ["name", "description", "package"], rows)
-
-
-def _train_overrides(seed, iterations, epochs, batch_size) -> dict:
-    overrides: dict = {}
-    if seed is not None:
-        overrides["seed"] = seed
-    if iterations is not None:
-        overrides.update({"training.iterations": iterations, "training.epochs": None})
-    if epochs is not None:
-        overrides.update({"training.epochs": epochs, "training.iterations": None})
-    if batch_size is not None:
-        overrides["training.batch_size"] = batch_size
-    return overrides
-
-
-def _load_train_config(config: str | None, data: Path | None, overrides: dict):
-    from corenet.config import load_config, parse_yaml, read_config_text
-    from corenet.plugins import get_registry
-
-    if data is not None:
-        name, source, text = read_config_text(config)
-        spec = parse_yaml(text, source).get("data")
-        dataset = spec.get("name") if isinstance(spec, dict) else spec
-        known = isinstance(dataset, str) and dataset in get_registry().datasets
-        if known and not _reads_files(dataset):  # unknown names are reported by load_config
-            raise _fail(f"--data: the config {name!r} uses the data set {dataset!r}, which does not read "
-                        f"files; --data PATH works with configs on file data sets (mnist)")
-        if not (str(data) == dataset and not data.is_dir()):  # --data mnist: corenet's data folder
-            overrides = {**overrides, "data.args.path": str(data)}
-    return load_config(config, overrides)
 
 
 def _report_interrupted(run) -> None:
@@ -358,16 +327,6 @@ def train(
         typer.echo(f"trained ({summary})")
     if run.checkpoint is not None:
         typer.echo(f"checkpoint: {run.checkpoint}  (corenet evaluate {run.checkpoint})")
-
-
-def _reads_files(dataset: str) -> bool:
-    """Whether the registered data set ``dataset`` takes a ``path`` argument (e.g. mnist)."""
-    import inspect
-
-    from corenet.plugins import get_registry
-
-    cls = get_registry().datasets.get(dataset)
-    return cls is not None and "path" in inspect.signature(cls).parameters
 
 
 def _evaluation_data(data: str | None, metadata: dict, batch_size: int):

@@ -61,6 +61,15 @@ def corenet_register_models(register):
 
 
 @hookspec
+def corenet_register_inspections(register):
+    """Register task inspections for ``corenet inspect NAME``: ``register(function, name)``.
+
+    ``function(epochs, seed, delay, window, streams, plot, as_json)`` trains what it needs and prints
+    its tables (``epochs`` None: the inspection's default); the recurrent plugin's ``recall`` is one.
+    """
+
+
+@hookspec
 def corenet_register_datasets(register):
     """Register data layers by short name: ``register(cls, name)`` (``"iris"``, ``"digits"``)."""
 

@@ -56,6 +56,7 @@ KINDS: dict[str, str] = {
     "regularizers": "corenet_register_regularizers",
     "losses": "corenet_register_losses",
     "models": "corenet_register_models",
+    "inspections": "corenet_register_inspections",
     "datasets": "corenet_register_datasets",
 }
 CLASS_KINDS = {"layers", "optimizers", "initializers", "regularizers", "losses", "datasets"}
@@ -125,6 +126,7 @@ class Registry:
     regularizers: dict[str, type] = field(default_factory=dict)
     losses: dict[str, type] = field(default_factory=dict)
     models: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    inspections: dict[str, Callable[..., Any]] = field(default_factory=dict)
     datasets: dict[str, type] = field(default_factory=dict)
     test_groups: dict[str, TestGroup] = field(default_factory=dict)
     #: (kind, name) -> every implementation, in registration order
@@ -258,8 +260,8 @@ class _Staging:
                     f"{kind} need {' and '.join(f'{m}()' for m in REQUIRED_METHODS[kind])}; "
                     f"{obj.__name__} has no {', '.join(missing)}"
                 )
-            if kind == "models" and not callable(obj):
-                raise PluginError(f"a model must be a callable builder, got {obj!r}")
+            if kind in ("models", "inspections") and not callable(obj):
+                raise PluginError(f"{kind[:-1]} {name!r} must be callable, got {obj!r}")
             if name is not None and (not isinstance(name, str) or not name.strip()):
                 raise PluginError(f"a registered name must be a non-empty string, got {name!r}")
             if implementation is not None and (not isinstance(implementation, str) or not implementation.strip()

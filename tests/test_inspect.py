@@ -210,8 +210,15 @@ def test_recall_probe_does_not_change_the_training_run():
 
 
 def test_inspect_recall_without_the_recurrent_plugin_says_how_to_get_it(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "corenet_recurrent.gradient_flow", None)
-    result = corenet("inspect", "recall")
+    from corenet import plugins
+
+    monkeypatch.setenv("CORENET_LOAD_PLUGINS", "")  # the core alone: no plugin registers "recall"
+    plugins.reset()
+    try:
+        result = corenet("inspect", "recall")
+    finally:
+        monkeypatch.delenv("CORENET_LOAD_PLUGINS")
+        plugins.reset()
     assert result.exit_code == 2
     assert "inspect recall needs the delayed-recall task of the recurrent plugin" in result.stderr
     assert "corenet-recurrent" in result.stderr

@@ -7,26 +7,11 @@ from pathlib import Path
 
 import typer
 
+from corenet.commands.common import fail as _fail
+from corenet.commands.common import print_table
+
+#: the recurrent plugin's inspection, named in errors when that plugin is missing
 RECALL = "recall"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _print_table(title: str, columns, rows, sections: list[int] | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for index, row in enumerate(rows):
-        if sections and index in sections:
-            table.add_section()
-        table.add_row(*row)
-    Console(width=max(Console().width, 160)).print(table)
 
 
 def _check_plot(plot: Path | None) -> None:
@@ -61,23 +46,32 @@ def inspect(
     For a config: the output mean/std of every layer, the fraction of dead ReLUs (0 for every sample of the epoch) or saturated TanH/Sigmoid outputs (|y| > 0.99, or y outside (0.01, 0.99)), the gradient norm w.r.t. the layer's input and each parameter (per batch, epoch mean) and the update/weight ratio. `corenet inspect recall` trains an RNN and an LSTM on delayed recall and shows ||dy_T/dx_(T-j)||, the gradient that reaches each earlier time step: the RNN's vanishes within a few steps past the delay, the LSTM's does not.
     """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
     _check_plot(plot)
-    if target == RECALL:
+    from corenet.plugins import get_registry
+
+    inspection = get_registry().inspections.get(target) if target is not None else None
+    if inspection is None and target == RECALL:
+        from corenet.catalog import install_hint
+
+        raise _fail("inspect recall needs the delayed-recall task of the recurrent plugin; "
+                    + (install_hint("recall") or "install corenet-recurrent"))
+    if inspection is not None:
         if iterations is not None or batch_size is not None or data is not None:
-            raise _fail("inspect recall takes --epochs, --seed, --delay, --window, --streams, --plot, --json")
-        _inspect_recall(epochs or 20, 0 if seed is None else seed, delay, window, streams, plot, as_json)
+            raise _fail(f"inspect {target} takes --epochs, --seed, --delay, --window, --streams, --plot, --json")
+        inspection(epochs=epochs, seed=0 if seed is None else seed, delay=delay, window=window, streams=streams,
+                   plot=plot, as_json=as_json)
         return
     _inspect_config(target, iterations, epochs, batch_size, seed, data, plot, as_json)
 
 
 def _inspect_config(target, iterations, epochs, batch_size, seed, data, plot, as_json) -> None:
-    from corenet.cli import _load_train_config, _train_overrides
+    from corenet.commands.common import load_train_config, train_overrides
     from corenet.config import ConfigError
     from corenet.errors import CheckpointError
     from corenet.inspection import TABLE_COLUMNS, LayerProbe, plot_layers, table_rows
     from corenet.training import train
 
     try:
-        settings = _load_train_config(target, data, _train_overrides(seed, iterations, epochs, batch_size))
+        settings = load_train_config(target, data, train_overrides(seed, iterations, epochs, batch_size))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     settings.checkpoint = None
@@ -106,55 +100,13 @@ def _inspect_config(target, iterations, epochs, batch_size, seed, data, plot, as
     else:
         rows = table_rows(epochs_seen)
         per_epoch = len(epochs_seen[0]) if epochs_seen else 1
-        _print_table(f"{settings.name}: inside the layers (training batches; norms per batch, epoch means)",
+        print_table(f"{settings.name}: inside the layers (training batches; norms per batch, epoch means)",
                      TABLE_COLUMNS, rows, sections=list(range(per_epoch, len(rows), per_epoch)))
     if plot is not None:
         plot_layers(epochs_seen, plot, title=f"{settings.name}: inside the layers")
         typer.echo(f"plot: {plot}", err=as_json)
     if run.interrupted:
         raise typer.Exit(130)
-
-
-def _inspect_recall(epochs: int, seed: int, delay: int, window: int, streams: int, plot, as_json: bool) -> None:
-    try:
-        from corenet_recurrent.gradient_flow import plot_flows, recall_gradient_flow, table_rows
-        from corenet_recurrent.recall import RecallConfig
-    except ImportError:
-        from corenet.catalog import install_hint
-
-        raise _fail("inspect recall needs the delayed-recall task of the recurrent plugin; "
-                    + (install_hint("recall") or "install corenet-recurrent")) from None
-    try:
-        configs = [RecallConfig(cell=cell, delay=delay, epochs=epochs, seed=seed) for cell in ("rnn", "lstm")]
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    flows = []
-    for config in configs:
-        def report(epoch: int, loss: float, name: str = config.cell) -> None:
-            if not as_json:
-                typer.echo(f"{name} epoch {epoch + 1:>3}/{epochs}  loss {loss:.4f}")
-
-        flows.append(recall_gradient_flow(config, window=window, streams=streams, on_epoch=report))
-    if as_json:
-        typer.echo(json.dumps({flow.cell: {"epochs": flow.epochs, "accuracy": flow.accuracy,
-                                           "early_late_ratio": [flow.early_late_ratio(i)
-                                                                for i in range(len(flow.epochs))],
-                                           "norms": [norms.tolist() for norms in flow.norms]}
-                               for flow in flows}, indent=2))
-    else:
-        names = [flow.cell.upper() for flow in flows]
-        _print_table(f"delayed recall k = {delay}: ||dy_T/dx_(T-j)|| after {epochs} epochs (mean of {streams} "
-                     f"streams)", ["steps back j", *names], table_rows(flows))
-        ratios = [[str(done) for done in flows[0].epochs]]
-        ratios += [[f"{flow.early_late_ratio(i):.1e}" for i in range(len(flow.epochs))] for flow in flows]
-        _print_table("gradient at the window's earliest fifth / at its latest fifth, per epoch (0: untrained)",
-                     ["epoch", *names], [list(row) for row in zip(*ratios)])
-        for flow in flows:
-            typer.echo(f"{flow.cell.upper()}: held-out accuracy {flow.accuracy:.2%}; the earliest steps get "
-                       f"{flow.early_late_ratio():.1e} of the latest steps' gradient")
-    if plot is not None:
-        plot_flows(flows, plot, delay)
-        typer.echo(f"plot: {plot}", err=as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,13 @@ def corenet_register_test_groups(register):
 
 
 @hookimpl
+def corenet_register_inspections(register):
+    from corenet_recurrent.inspect_recall import inspect_recall
+
+    register(inspect_recall, "recall")
+
+
+@hookimpl
 def corenet_register_commands(app):
     from corenet_recurrent.cli import register
 
