@@ -61,3 +61,12 @@ def corenet_register_test_groups(register):
 @hookspec
 def corenet_register_commands(app):
     """Add sub-commands to the typer ``app`` of the ``corenet`` CLI."""
+
+
+@hookspec
+def corenet_register_exporters(register):
+    """Register layer exporters for corenet-export: ``register(layer_name, exporter)``.
+
+    ``layer_name`` is a registry layer name (``"Conv"``); ``exporter`` an instance of
+    ``corenet_export.LayerExporter`` (see docs/export.md). Called by corenet-export only.
+    """
