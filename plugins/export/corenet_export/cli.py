@@ -73,6 +73,8 @@ def import_weights(
                                                   "file) that describes the corenet network."),
     output: Path | None = typer.Option(None, "--output", "-o", help="The checkpoint to write "
                                                                     "(default: MODEL's name with .ckpt)."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of MNIST IDX files, for configs on file data "
+                                                          "sets (as for corenet train); kept for corenet evaluate."),
 ) -> None:
     """Build the network a config describes and load a PyTorch state dict's weights into it; save a checkpoint.
 
@@ -88,7 +90,7 @@ def import_weights(
     target = output or Path(model.with_suffix(".ckpt").name)
     try:
         state = read_state_dict(model)
-        network = network_from_config(into)
+        network = network_from_config(into, data)
         assignments = assign_state(network, state, str(model))
         save(target, network)
     except (ExportError, MissingExtra, ConfigError, OSError) as exc:

@@ -15,6 +15,7 @@ Two layouts are understood:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError ...)
-        raise ExportError(f"{path} is not a PyTorch state dict that loads with weights_only=True ({exc}); save "
-                          f"one with torch.save(model.state_dict(), PATH)") from exc
+        raise ExportError(f"{path} is not a PyTorch state dict that loads with weights_only=True "
+                          f"({_reason(exc)}); save one with torch.save(model.state_dict(), PATH)") from exc
     if isinstance(loaded, Mapping):
         for key in ("state_dict", "model_state_dict"):
             if isinstance(loaded.get(key), Mapping):
@@ -67,6 +68,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             tensor = tensor.to(torch.float32)  # float16/bfloat16 have no exact NumPy twin in every version
         state[str(key)] = tensor.numpy()
     return state
+
+
+def _reason(exc: Exception) -> str:
+    """torch.load's refusal in one line (its message spans a page and suggests unsafe loading)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it pickles a {found.group(1)} object, not only tensors"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -151,13 +162,16 @@ def assign_state(network, state: Mapping[str, np.ndarray], source: str = "state 
     return assignments
 
 
-def network_from_config(config: str | os.PathLike):
+def network_from_config(config: str | os.PathLike, data: str | os.PathLike | None = None):
     """The untrained network a config (name or YAML file) describes, built as ``corenet train`` builds it
-    (the config's seed and dtype), with the same metadata, so ``corenet evaluate`` finds its data set."""
+    (the config's seed and dtype), with the same metadata, so ``corenet evaluate`` finds its data set.
+
+    ``data``: the folder of a file data set (``corenet train --data``), for configs such as lenet-mnist.
+    """
     from corenet.config import build_network, load_config
     from corenet.dtype import get_default_dtype, set_default_dtype
 
-    settings = load_config(config)
+    settings = load_config(config, {"data.args.path": str(data)} if data is not None else None)
     previous = get_default_dtype()
     if settings.dtype:
         set_default_dtype(settings.dtype)
