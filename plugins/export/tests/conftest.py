@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corenet_export.verify import corenet_outputs
 
 import corenet
 from corenet.config import load_config
 from corenet.training import prepare
-from corenet_export.verify import corenet_outputs
 
 REPO = Path(__file__).resolve().parents[3]
 MNIST = Path(os.environ.get("CORENET_MNIST", REPO.parent / "shared" / "data" / "mnist"))
@@ -71,8 +71,9 @@ def lenet_case() -> Case:
 def recurrent_case(cell: str) -> Case:
     """An RNN or LSTM trained on delayed recall (k = 3) as `corenet recall` trains it, in a network of its own;
     its test set: the held-out streams `corenet recall` draws after training."""
-    from corenet.network import NeuralNetwork
     from corenet_recurrent.recall import RecallConfig, bit_stream, encode, train_recall
+
+    from corenet.network import NeuralNetwork
 
     config = RecallConfig(cell=cell, delay=3, epochs=2, hidden_size=16, seed=0)
     result = train_recall(config)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corenet_export import export_onnx, export_torch
 from corenet_export.verify import agreement, run_onnx, run_torch
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import corenet
 from corenet_export import ExportError, assign_state, export_torch, network_from_config, read_state_dict
 from corenet_export.verify import corenet_outputs
+
+import corenet
 
 torch = pytest.importorskip("torch")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corenet_export import ExportError, export_onnx, export_torch
+from corenet_export.verify import corenet_outputs, run_onnx, run_torch
 
 import corenet
 from corenet.network import NeuralNetwork
-from corenet_export import ExportError, export_onnx, export_torch
-from corenet_export.verify import corenet_outputs, run_onnx, run_torch
 
 registry = corenet.get_registry()
 
