@@ -120,6 +120,12 @@ def exporter_table() -> dict[str, LayerExporter]:
     return {**builtin_exporters(), **plugin_exporters()}
 
 
+def describe(layer) -> str:
+    """How messages name a layer: its repr (``Conv((1, 1), (1, 3, 3), 16)``), or its class name when the
+    class has no repr of its own."""
+    return repr(layer) if type(layer).__repr__ is not object.__repr__ else type(layer).__name__
+
+
 def layer_name(layer) -> str:
     """The registry name of ``layer`` (e.g. ``"Conv"`` for any Conv implementation), else its class name."""
     from corenet.plugins import get_registry
@@ -134,12 +140,12 @@ def exporter_for(index: int, layer, table: dict[str, LayerExporter]) -> tuple[st
     if exporter is None:
         known = ", ".join(sorted(table))
         raise ExportError(
-            f"layer {index} ({type(layer).__name__}, {layer!r}) cannot be exported: no exporter for the layer "
+            f"layer {index} ({describe(layer)}) cannot be exported: no exporter for the layer "
             f"name {name!r}. Exporters exist for: {known}. A plugin adds one with the hook "
             f"corenet_register_exporters (see docs/export.md)."
         )
     if isinstance(exporter, _Conflict):
-        raise ExportError(f"layer {index} ({type(layer).__name__}): {exporter.message}")
+        raise ExportError(f"layer {index} ({describe(layer)}): {exporter.message}")
     return name, exporter
 
 

@@ -177,8 +177,8 @@ class SoftMaxExporter(LayerExporter):
         return 2
 
     def torch(self, layer, out) -> None:
-        out.line("x = torch.softmax(x, dim=1).clamp_min(torch.finfo(x.dtype).tiny)  "
-                 "# corenet keeps every probability >= the smallest normal number")
+        out.line("# corenet keeps every probability >= the smallest normal number of the dtype")
+        out.line("x = torch.softmax(x, dim=1).clamp_min(torch.finfo(x.dtype).tiny)")
 
     def onnx(self, layer, out) -> str:
         probabilities = out.node("Softmax", [out.input], axis=1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from corenet_export.errors import ExportError
-from corenet_export.exporters import LayerExporter, exporter_for, exporter_table
+from corenet_export.exporters import LayerExporter, describe, exporter_for, exporter_table
 
 #: how the ranks read in messages
 RANK_LAYOUTS = {2: "(batch, features)", 3: "(batch, channels, x)", 4: "(batch, channels, y, x)"}
@@ -27,7 +27,7 @@ class LayerPlan:
     @property
     def label(self) -> str:
         """How messages and generated code name the layer: ``layer 3 (Conv((1, 1), (6, 5, 5), 16))``."""
-        return f"layer {self.index} ({self.layer!r})"
+        return f"layer {self.index} ({describe(self.layer)})"
 
 
 def network_layers(network) -> list:
@@ -77,7 +77,7 @@ def _rank_mismatch(index: int, layer, needed: int, got: int) -> str:
     wanted = RANK_LAYOUTS.get(needed, f"rank {needed}")
     given = RANK_LAYOUTS.get(got, f"rank {got}")
     hint = "; put a Flatten layer before it" if needed == 2 and got > 2 else ""
-    return (f"layer {index} ({layer!r}) needs a rank-{needed} input {wanted}, but the layers before it give "
+    return (f"layer {index} ({describe(layer)}) needs a rank-{needed} input {wanted}, but the layers before it give "
             f"rank {got} {given}{hint}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from corenet_export.plan import LayerPlan, network_dtype, plan
 
-#: what an exporter's forward line may use: the generated file imports exactly these
+#: what an exporter's lines may use: the generated file imports these (``F`` only when a line uses it)
 IMPORTS = ("import torch", "import torch.nn.functional as F", "from torch import nn")
 
 
@@ -129,6 +129,8 @@ def module_source(program: TorchProgram, class_name: str, weights_file: str, ori
     listing = "\n".join(f"    {item.index:>2}  {item.layer!r}" for item in program.plans)
     init = "\n".join(f"        self.{m.attribute} = {m.constructor}" for m in program.modules)
     forward = "\n".join(f"        {line}" for line in program.forward)
+    uses_functional = any("F." in line for line in program.forward)
+    imports = "\n".join(line for line in IMPORTS if uses_functional or not line.endswith(" as F"))
     return f'''"""PyTorch version of the corenet network in {origin}, written by `corenet export`.
 
 The class below computes what corenet computes in its testing phase (Dropout off,
@@ -146,7 +148,7 @@ corenet layers:
 
 from pathlib import Path
 
-{chr(10).join(IMPORTS)}
+{imports}
 
 DTYPE = {torch_dtype}  # the dtype of the corenet network's weights
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +48,10 @@ def agreement(actual: list[np.ndarray], expected: list[np.ndarray]) -> Agreement
 
 
 def import_module_file(path: str | Path):
-    """Import a generated module file under its own name (replacing an earlier import of that name)."""
+    """Import a generated module file (without entering it in ``sys.modules``)."""
     path = Path(path)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
 
