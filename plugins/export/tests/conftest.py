@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from corenet_export.verify import corenet_outputs
 
-import corenet
 from corenet.config import load_config
 from corenet.training import prepare
 
@@ -99,14 +98,6 @@ CASES = ["lenet", "digits", "iris", "rnn", "lstm"]
 @pytest.fixture(params=CASES)
 def case(request) -> Case:
     return request.getfixturevalue(f"{request.param}_case")
-
-
-@pytest.fixture
-def saved(case: Case, tmp_path: Path) -> Path:
-    """The case's network saved as a corenet checkpoint."""
-    path = tmp_path / f"{case.name}.ckpt"
-    corenet.save(path, case.network)
-    return path
 
 
 @pytest.fixture

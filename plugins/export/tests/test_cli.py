@@ -87,6 +87,10 @@ def test_import_weights_then_evaluate(iris_checkpoint: Path, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "layer0.{weight, bias} -> layer 0 (FullyConnected(4, 16))" in result.stdout
     assert f"wrote {back} (2 weighted parts" in result.stdout
+    for before, after in zip(corenet.load(iris_checkpoint, None).layers, corenet.load(back, None).layers):
+        for name in ("weights", "bias"):
+            if getattr(before, name, None) is not None:
+                assert np.asarray(getattr(after, name)).tobytes() == np.asarray(getattr(before, name)).tobytes()
     original = json.loads(invoke("evaluate", iris_checkpoint, "--json").stdout)
     imported = json.loads(invoke("evaluate", back, "--json").stdout)  # the data set comes from the config
     assert imported["accuracy"] == original["accuracy"]
