@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,18 +100,34 @@ def build(network, input_rank: int | None = None) -> TorchProgram:
     return program
 
 
+#: names the generated module itself uses, which a class name must not hide
+MODULE_NAMES = {"torch", "F", "nn", "Path", "DTYPE", "load"}
+#: modules a generated file must not be named after: importing it from its folder would hide the real one
+SHADOWED = {"torch", "numpy", "onnx", "onnxruntime", "corenet", "typer", "yaml", "scipy", "sklearn", "pytest"}
+
+
+def usable_class_name(name: str) -> bool:
+    """Whether ``name`` can name the generated class."""
+    return name.isidentifier() and not keyword.iskeyword(name) and name not in MODULE_NAMES
+
+
 def class_name_for(stem: str) -> str:
     """A class name from a file name: ``lenet-mnist`` -> ``LenetMnist``."""
     words = [word for word in re.split(r"[^0-9A-Za-z]+", stem) if word]
     name = "".join(word[:1].upper() + word[1:] for word in words) or "Network"
-    return f"Net{name}" if name[0].isdigit() else name
+    if name[0].isdigit():
+        name = f"Net{name}"
+    return name if usable_class_name(name) else f"{name}Net"
 
 
 def module_name_for(stem: str) -> str:
-    """An importable module name from a file name: ``lenet-mnist`` -> ``lenet_mnist``."""
+    """An importable module name from a file name: ``lenet-mnist`` -> ``lenet_mnist`` (never one that would
+    hide a standard or a well-known module, e.g. ``torch`` -> ``torch_model``)."""
     name = re.sub(r"\W", "_", stem) or "network"
     if name[0].isdigit() or keyword.iskeyword(name):
         name = f"net_{name}"
+    if name in SHADOWED or name in sys.stdlib_module_names or name.startswith("corenet"):
+        name = f"{name}_model"
     return name
 
 
@@ -140,7 +157,8 @@ BatchNormalization on its moving statistics) once the model is in eval mode:
     model.load_state_dict(torch.load("{weights_file}", weights_only=True))
     model.eval()
 
-or ``model = load()``. Input {_input_layout(program)}, dtype {torch_dtype}.
+or ``model = load()``.
+Input: {_input_layout(program)}; dtype {torch_dtype}.
 
 corenet layers:
 {listing}
@@ -165,7 +183,7 @@ class {class_name}(nn.Module):
 
 
 def load(weights: str | Path = Path(__file__).with_name("{weights_file}")) -> {class_name}:
-    """A {class_name} with the exported weights, in eval mode (corenet's testing phase)."""
+    """The {class_name} network with the exported weights, in eval mode (corenet's testing phase)."""
     model = {class_name}()
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval()

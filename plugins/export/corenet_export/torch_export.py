@@ -8,7 +8,14 @@ from pathlib import Path
 
 from corenet_export.errors import ExportError, require
 from corenet_export.files import write_atomically
-from corenet_export.torch_code import TorchProgram, build, class_name_for, module_name_for
+from corenet_export.torch_code import (
+    MODULE_NAMES,
+    TorchProgram,
+    build,
+    class_name_for,
+    module_name_for,
+    usable_class_name,
+)
 
 
 @dataclass
@@ -35,8 +42,9 @@ def export_torch(network, target: str | os.PathLike, *, class_name: str | None =
         raise ExportError(f"{target}: the state dict needs its own file (e.g. {target.with_suffix('.pt').name}); "
                           f"the module file {target.name} is written beside it")
     class_name = class_name or class_name_for(target.stem)
-    if not class_name.isidentifier():
-        raise ExportError(f"--class-name {class_name!r} is not a Python identifier")
+    if not usable_class_name(class_name):
+        raise ExportError(f"class name {class_name!r} is not a Python identifier, or is a name the generated "
+                          f"module uses itself ({', '.join(sorted(MODULE_NAMES))})")
     program = build(network, input_rank)
     module_path = target.with_name(module_name_for(target.stem) + ".py")
     source = program.source(class_name, target.name, origin or "memory")
