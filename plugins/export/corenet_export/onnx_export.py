@@ -26,8 +26,8 @@ def export_onnx(network, target: str | os.PathLike, *, origin: str | None = None
 
     Input ``input``, output ``output``; recurrent layers use ONNX's ``RNN``/``LSTM`` operators.
     """
+    graph = build(network, input_rank)  # unexportable layers are reported first, with or without onnx
     onnx = require("onnx", "Export to ONNX")
-    graph = build(network, input_rank)
     layers = "; ".join(f"{item.index}: {item.layer!r}" for item in graph.plans)
     doc = f"corenet network from {origin or 'memory'}, exported by corenet-export (opset {OPSET}, float32). {layers}"
     model = to_model(graph, doc)

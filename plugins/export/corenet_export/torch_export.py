@@ -36,7 +36,6 @@ def export_torch(network, target: str | os.PathLike, *, class_name: str | None =
     class after it too (``LenetMnist``) unless ``class_name`` is given. Before anything is
     written, the generated class is built and loads the state dict strictly.
     """
-    torch = require("torch", "Export to PyTorch")
     target = Path(target)
     if target.suffix == ".py":
         raise ExportError(f"{target}: the state dict needs its own file (e.g. {target.with_suffix('.pt').name}); "
@@ -45,7 +44,8 @@ def export_torch(network, target: str | os.PathLike, *, class_name: str | None =
     if not usable_class_name(class_name):
         raise ExportError(f"class name {class_name!r} is not a Python identifier, or is a name the generated "
                           f"module uses itself ({', '.join(sorted(MODULE_NAMES))})")
-    program = build(network, input_rank)
+    program = build(network, input_rank)  # unexportable layers are reported first, with or without torch
+    torch = require("torch", "Export to PyTorch")
     module_path = target.with_name(module_name_for(target.stem) + ".py")
     source = program.source(class_name, target.name, origin or "memory")
     state = {name: torch.from_numpy(array) for name, array in program.state_dict().items()}

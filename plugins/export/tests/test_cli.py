@@ -141,7 +141,6 @@ def square_network() -> NeuralNetwork:
 
 
 def test_a_layer_without_exporter_names_itself(tmp_path: Path):
-    pytest.importorskip("torch")
     with pytest.raises(ExportError, match=r"^layer 1 \(Square\(\)\) cannot be exported: no exporter for the layer "
                                           r"name 'Square'. Exporters exist for: BatchNormalization, Conv, .*"
                                           r"corenet_register_exporters"):
