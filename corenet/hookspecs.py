@@ -90,3 +90,12 @@ def corenet_register_commands(app):
     unless their name is taken (a plugin cannot replace a built-in command) or typer cannot
     build them. Refusals and a hook that raises are reported by ``corenet plugins``.
     """
+
+
+@hookspec
+def corenet_register_exporters(register):
+    """Register layer exporters for corenet-export: ``register(layer_name, exporter)``.
+
+    ``layer_name`` is a registry layer name (``"Conv"``); ``exporter`` an instance of
+    ``corenet_export.LayerExporter`` (see docs/export.md). Called by corenet-export only.
+    """
