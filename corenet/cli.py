@@ -143,7 +143,7 @@ def install(
 ) -> None:
     """Install plugins with pip into the Python environment corenet runs in.
 
-    `corenet install dropout` installs the bundled plugin from this corenet checkout's plugins/dropout folder (from PyPI as corenet-dropout when corenet is not a checkout).
+    A bundled plugin's short name (`corenet install dropout`; `corenet install --help` lists them) installs it from this corenet checkout's plugin folder, or from PyPI when corenet is not a checkout.
     """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
     from corenet.commands.install import UnknownPlugin, pip_target
 

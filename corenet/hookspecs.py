@@ -94,8 +94,8 @@ def corenet_register_commands(app):
 
 @hookspec
 def corenet_register_exporters(register):
-    """Register layer exporters for corenet-export: ``register(layer_name, exporter)``.
+    """Register layer exporters for the export plugin: ``register(layer_name, exporter)``.
 
     ``layer_name`` is a registry layer name (``"Conv"``); ``exporter`` an instance of
-    ``corenet_export.LayerExporter`` (see docs/export.md). Called by corenet-export only.
+    the export plugin's ``LayerExporter`` (see docs/export.md). Only the export plugin calls it.
     """
