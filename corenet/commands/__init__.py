@@ -1,0 +1,1 @@
+"""Core CLI commands, one module each, every module exposing ``register(app)``."""
