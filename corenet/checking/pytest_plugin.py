@@ -151,7 +151,7 @@ class CheckingState:
             message = _skip_reason(report)
         elif call.excinfo is not None:
             message = _failure_message(call.excinfo, str(item.path))
-            if call.when != "call":
+            if call.when != "call" and not isinstance(call.excinfo.value, pytest.fail.Exception):
                 message = f"error in {call.when}: {message}"
         else:
             message = one_line(str(report.longrepr))
