@@ -323,3 +323,25 @@ def test_course_targets_map_files_onto_names(tmp_path):
     assert targets["Adam"] == "Optimization.Optimizers:Adam"  # the file exists; the class is looked up later
     assert targets["LSTM"] is None
     assert set(course_sources()) == {file for file, _ in COURSE_LAYOUT.values()}
+
+
+def test_a_group_whose_file_does_not_import_is_an_error(fake_site, tmp_path):
+    package = tmp_path / "corenet_brokengroup"
+    (package / "conformance").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from corenet import hookimpl\nfrom corenet.plugins import package_path\n\n\n@hookimpl\n"
+        "def corenet_register_test_groups(register):\n"
+        "    path = package_path(__file__, 'conformance', 'test_broken.py')\n"
+        "    register('TestBrokenGroup', [path], 1, names=['ReLU'])\n")
+    (package / "conformance" / "test_broken.py").write_text("import no_such_module_anywhere\n")
+    fake_site.add_distribution("corenet-brokengroup", {"brokengroup": "corenet_brokengroup"},
+                               packages={"corenet_brokengroup": package})
+    result = fake_site.run("run-tests", "-g", "TestBrokenGroup", "-g", "TestFlatten", "--json",
+                           str(tmp_path / "r.json"))
+    assert result.returncode != 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    broken = report["groups"]["TestBrokenGroup"]
+    assert broken["status"] == "error" and "no_such_module_anywhere" in broken["message"]
+    assert broken["names"] == ["ReLU"]
+    assert report["groups"]["TestFlatten"]["status"] == "passed"
+    assert "TestBrokenGroup  error: " in result.stdout

@@ -88,6 +88,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
                extra_args: list[str] = (), capture: bool = True) -> RunResult:
     """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS."""
     env = dict(os.environ)
+    env.pop(TARGETS_ENV, None)  # None: the installed implementations, whatever the caller's environment says
     if targets is not None:
         env[TARGETS_ENV] = json.dumps(targets)
     if pythonpath:
