@@ -14,6 +14,7 @@ from corenet import __version__
 from corenet.commands.common import fail as _fail
 from corenet.commands.common import load_train_config as _load_train_config
 from corenet.commands.common import reads_files as _reads_files
+from corenet.commands.common import table as _table
 from corenet.commands.common import train_overrides as _train_overrides
 
 app = typer.Typer(
@@ -52,18 +53,6 @@ def main(
         if registry.unmatched_preferences:
             typer.echo(f"corenet: warning: --impl {impl}: no installed implementation is labelled "
                        f"{', '.join(registry.unmatched_preferences)}", err=True)
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
 
 
 @app.command("list-layers")

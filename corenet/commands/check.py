@@ -117,7 +117,7 @@ def run_tests(
     """
     from corenet.checking.check import CheckError, run_check, select_groups
     from corenet.checking.groups import all_groups, names_of
-    from corenet.cli import _table
+    from corenet.commands.common import table as _table
 
     groups = all_groups()
     if list_groups:

@@ -66,13 +66,6 @@ class LayerExporter:
             raise ExportError(f"{type(self).__name__} cannot import weights into {layer!r}")
 
 
-def builtin_exporters() -> dict[str, LayerExporter]:
-    """The exporters of corenet's own layers and of its bundled plugins' layers, by layer name."""
-    from corenet_export import layers
-
-    return dict(layers.BUILTIN)
-
-
 def plugin_exporters() -> dict[str, LayerExporter]:
     """Exporters registered by plugins through ``corenet_register_exporters``.
 
@@ -113,11 +106,6 @@ def plugin_exporters() -> dict[str, LayerExporter]:
         if len(plugins) > 1:
             found[name] = _Conflict(name, plugins)
     return found
-
-
-def exporter_table() -> dict[str, LayerExporter]:
-    """Every known exporter by layer name: built-in ones, replaced by plugins' where both exist."""
-    return {**builtin_exporters(), **plugin_exporters()}
 
 
 def describe(layer) -> str:

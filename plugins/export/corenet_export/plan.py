@@ -6,8 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from corenet_export import layers as builtin
 from corenet_export.errors import ExportError
-from corenet_export.exporters import LayerExporter, describe, exporter_for, exporter_table
+from corenet_export.exporters import LayerExporter, describe, exporter_for, plugin_exporters
+
+
+def exporter_table() -> dict[str, LayerExporter]:
+    """Every known exporter by layer name: the built-in ones (corenet's layers and its bundled plugins'),
+    replaced by plugins' where both exist."""
+    return {**builtin.BUILTIN, **plugin_exporters()}
+
 
 #: how the ranks read in messages
 RANK_LAYOUTS = {2: "(batch, features)", 3: "(batch, channels, x)", 4: "(batch, channels, y, x)"}

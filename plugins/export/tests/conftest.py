@@ -49,7 +49,7 @@ def _trained(config: str, iterations: int, **overrides) -> tuple[object, object]
 
 @pytest.fixture(scope="session")
 def digits_case() -> Case:
-    network, data = _trained("digits", 150)
+    network, data = _trained("digits-regularized", 150)
     return Case("digits", network, [data.get_test_set()[0]])
 
 
