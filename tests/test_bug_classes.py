@@ -160,10 +160,11 @@ BUGS = [
 
 
 def corenet_check(*args: str) -> dict:
-    """Run ``corenet check ARGS --json FILE`` in a subprocess; its JSON report."""
+    """Run ``corenet check ARGS --json FILE [-- PYTEST ARGS]`` in a subprocess; its JSON report."""
     with __import__("tempfile").TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
-        done = subprocess.run([sys.executable, "-m", "corenet", "check", *args, "--json", str(report)],
+        ours, extra = (args[: args.index("--")], args[args.index("--"):]) if "--" in args else (args, ())
+        done = subprocess.run([sys.executable, "-m", "corenet", "check", *ours, "--json", str(report), *extra],
                               capture_output=True, text=True, timeout=600)
         assert report.is_file(), f"corenet check wrote no report (exit {done.returncode}):\n{done.stderr[-2000:]}"
         return json.loads(report.read_text())
