@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from corenet.checking.targets import ERROR, NOT_IMPLEMENTED, Targets
+from corenet.checking.targets import ERROR, NOT_IMPLEMENTED, TargetError, Targets
 
 TIERS = ("contract", "reference", "corenet")
 DEFAULT_TIER = "contract"
@@ -75,6 +75,7 @@ class CheckingState:
 
     def __init__(self, report_path: str | None) -> None:
         self.targets = Targets.from_env()
+        self.rootpath = Path.cwd()  # pytest's rootdir, set in pytest_configure (collect reports are relative to it)
         self.group_of_file: dict[str, str] = {}
         self.names_of_group: dict[str, tuple[str, ...]] = {}
         self.items: dict[str, tuple[str, str | None, str]] = {}  # nodeid -> (test id, group, tier)
@@ -123,7 +124,7 @@ class CheckingState:
             return
         if not self.group_of_file:
             self.load_groups()
-        path = str(Path(str(report.fspath)).resolve()) if report.fspath else ""
+        path = str((self.rootpath / report.nodeid.split("::")[0]).resolve()) if report.nodeid else ""
         lines = str(report.longrepr).strip().splitlines() if report.longrepr else [""]
         self.emit("collect_error", file=Path(path).name, group=self.group_of_file.get(path),
                   message=one_line(lines[-1]))
@@ -151,7 +152,7 @@ class CheckingState:
             message = _skip_reason(report)
         elif call.excinfo is not None:
             message = _failure_message(call.excinfo, str(item.path))
-            if call.when != "call":
+            if call.when != "call" and not isinstance(call.excinfo.value, pytest.fail.Exception):
                 message = f"error in {call.when}: {message}"
         else:
             message = one_line(str(report.longrepr))
@@ -234,7 +235,11 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: {TIER_HELP[tier]}")
-    state = CheckingState(config.getoption("checking_report"))
+    try:
+        state = CheckingState(config.getoption("checking_report"))
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state.rootpath = config.rootpath
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "corenet-checking-state")
 

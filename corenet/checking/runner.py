@@ -3,7 +3,8 @@
 The subprocess loads :mod:`corenet.checking.pytest_plugin` and streams events to a file.
 When a group runs longer than ``timeout`` seconds, the process is killed, that group is
 reported ``timeout`` (the test that was running is named) and a fresh process runs the
-groups that had not started yet; the groups that finished keep their results.
+groups that had not started yet; the groups that finished keep their results. Before its
+first test a process gets at least :data:`STARTUP_SECONDS` (importing, collecting).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from corenet.plugins import TestGroup
 
 PLUGIN = "corenet.checking.pytest_plugin"
 POLL_SECONDS = 0.1
+#: the least time a process gets to start (import, collect, resolve the targets) before its first test
+STARTUP_SECONDS = 60.0
 
 
 @dataclass
@@ -85,6 +88,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
                extra_args: list[str] = (), capture: bool = True) -> RunResult:
     """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS."""
     env = dict(os.environ)
+    env.pop(TARGETS_ENV, None)  # None: the installed implementations, whatever the caller's environment says
     if targets is not None:
         env[TARGETS_ENV] = json.dumps(targets)
     if pythonpath:
@@ -145,11 +149,12 @@ def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
                 running = None
         if exited:
             return events, None
-        if timeout is not None and time.monotonic() - clock > timeout:
+        limit = timeout if current is not None or timeout is None else max(timeout, STARTUP_SECONDS)
+        if limit is not None and time.monotonic() - clock > limit:
             _kill(process)
             new, offset = _read_new(report, offset)
             events += new
-            seconds = f"{timeout:g} s"
+            seconds = f"{limit:g} s"
             if current is None:  # nothing had started: importing or collecting hung
                 message = f"did not start within {seconds} (does importing the implementation hang?)"
                 events += [{"event": "timeout", "group": name, "message": message} for name in names]

@@ -178,7 +178,8 @@ class Targets:
             except BaseException as exc:  # the target's own import failed (even by SystemExit): report it
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+                detail = text.strip().splitlines()[0] if text and text.strip() else ""
                 message = (f"{name}: importing {spec} failed{_where_it_failed(exc)}: "
                            f"{type(exc).__name__}{': ' + detail if detail else ''}")
                 return Resolution(name, ERROR, source=spec, message=message, foreign=True)

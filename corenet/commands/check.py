@@ -43,7 +43,7 @@ def check(
         "of text). Format: docs/checking.md."),
     timeout: float = typer.Option(
         120.0, "--timeout", min=1.0, metavar="SECONDS", help="Time limit per group; a group that runs longer "
-        "is stopped and reported 'timeout', and the other groups still run."),
+        "is stopped and reported 'timeout', and the other groups still run (starting up gets at least 60 s)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show pytest's own output too."),
 ) -> None:
     """Check an implementation against the conformance tests: yours, a folder of them, or the installed ones.
