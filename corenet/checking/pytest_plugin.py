@@ -81,7 +81,7 @@ class CheckingState:
         self.items: dict[str, tuple[str, str | None, str]] = {}  # nodeid -> (test id, group, tier)
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.started: dict[str, float] = {}
-        self._stream = open(report_path, "a", encoding="utf-8", buffering=1) if report_path else None  # noqa: SIM115
+        self._stream = open(report_path, "a", encoding="utf-8", buffering=1) if report_path else None
 
     def load_groups(self) -> None:
         from corenet.checking.groups import names_of
@@ -112,6 +112,8 @@ class CheckingState:
             self.items[item.nodeid] = (stable_id(item.nodeid, item.path), group, tier_of(item))
 
     def pytest_collection_finish(self, session) -> None:
+        if self._stream is None:
+            return
         self.emit("collected", tests=[{"id": tid, "group": group, "tier": tier}
                                       for tid, group, tier in self.items.values()])
         names = set(self.targets.overrides)

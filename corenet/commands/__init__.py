@@ -1,1 +1,1 @@
-"""Core CLI commands, one module each, every module exposing ``register(app)``."""
+"""Sub-commands of the ``corenet`` CLI, one module each with ``register(app)``; heavy imports stay inside."""
