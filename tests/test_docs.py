@@ -1,23 +1,40 @@
 """Every code block in README.md and docs/ runs, so the documentation cannot go stale.
 
-- A ```python block runs; consecutive python blocks of a page (no console block
-  between them) run in order in one interpreter, so later blocks see earlier names.
-  Each page runs in a fresh temporary folder.
-- A ```console block runs each ``$ command`` line with bash in that page's folder and
-  expects exit status 0; lines without ``$ `` are example output and are not compared.
-- A block right after a line ``<!-- not-run: REASON -->`` is skipped; the reason is
-  required and shown in the test report.
+- A ```python block runs. All python blocks of a page run in order in one interpreter
+  (console blocks in between included), so later blocks see earlier names, as in a notebook.
+  A failure points at the page and line (tracebacks name ``docs/page.md``, line N).
+- A ```console block runs each ``$ command`` line in one bash per page, started in the
+  page's folder (``cd`` and ``export`` carry over, as in a terminal), and expects exit
+  status 0; lines without ``$ `` are example output and are not compared.
+- Each page runs in a fresh temporary folder; ``corenet``, ``python`` and ``pytest`` are this
+  interpreter's. The folder of MNIST's test files that the test suite uses, when present,
+  is the data folder's ``mnist`` (``CORENET_DATA``), as after ``corenet data fetch mnist``.
 
-Blocks in any other language (yaml, json, text, toml) are examples of files, not programs.
+Markers, HTML comments on the lines right before a block (invisible on the site):
+
+- ``<!-- not-run: REASON -->``: the block is skipped; the reason is required.
+- ``<!-- file: NAME -->``: the block is a file: it is written to NAME in the page's folder
+  (any language), for the blocks after it to use ("save this as my_relu.py");
+  ``<!-- append: NAME -->`` adds the block to the end of that file (a file shown in parts).
+- ``<!-- needs: torch onnxruntime -->``: the block runs only where these modules import
+  (``mnist``: where MNIST files are in the data folder); elsewhere it is skipped.
+- ``<!-- exit: 2 -->``: every command of the console block must exit with this status (an
+  error example that stays true).
+
+Blocks in any other language (yaml, json, text, toml) without ``file:`` are examples, not programs.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
+import select
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,10 +42,33 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*([a-z-]+):\s*(.*?)\s*-->\s*$")
+MARKERS = ("not-run", "file", "append", "needs", "exit")
 RUNNABLE = ("python", "console")
+#: MNIST's t10k files as the test suite finds them (never named in the documentation itself)
+MNIST_FILES = REPO.parent / "shared" / "data" / "mnist"
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
+
+#: runs the page's python blocks in one namespace: reads a block's file name per stdin line, answers on fd 3
+DRIVER = r"""
+import importlib, json, os, sys, traceback, types
+status = os.fdopen(int(sys.argv[1]), "w")
+main = types.ModuleType("__main__")
+sys.modules["__main__"] = main
+sys.path.insert(0, os.getcwd())
+for request in sys.stdin:
+    page, line, path = json.loads(request)
+    source = "\n" * (line) + open(path, encoding="utf-8").read()
+    importlib.invalidate_caches()
+    try:
+        exec(compile(source, page, "exec"), main.__dict__)
+        answer = {"ok": True}
+    except BaseException:
+        answer = {"ok": False, "error": traceback.format_exc(limit=-8)}
+    sys.stdout.flush(); sys.stderr.flush()
+    status.write(json.dumps(answer) + "\n"); status.flush()
+"""
 
 
 @dataclass
@@ -37,70 +77,201 @@ class Block:
     line: int
     language: str
     code: str
-    skip_reason: str | None
+    markers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def skip_reason(self) -> str | None:
+        return self.markers.get("not-run")
 
 
 def blocks(page: Path) -> list[Block]:
-    """The fenced code blocks of ``page`` with their language and not-run reason."""
+    """The fenced code blocks of ``page`` with their language and markers (checked: a reason, known keys)."""
     text = page.read_text(encoding="utf-8")
     found = []
     for match in FENCE.finditer(text):
-        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        marker = NOT_RUN.search(before)
-        if marker is not None and not marker.group(1):
-            raise ValueError(f"{page}:{text.count(chr(10), 0, match.start()) + 1}: not-run needs a reason")
-        found.append(Block(page, text.count("\n", 0, match.start()) + 1, match.group(1).lower(),
-                           match.group(2), marker.group(1) if marker else None))
+        line = text.count("\n", 0, match.start()) + 1
+        markers: dict[str, str] = {}
+        for before in reversed(text[: match.start()].rstrip("\n").split("\n")):
+            marker = MARKER.match(before.strip())
+            if marker is None:
+                break
+            key, value = marker.groups()
+            where = f"{_page_id(page)}:{line}"
+            if key not in MARKERS:
+                raise ValueError(f"{where}: unknown marker {key!r}; markers: {', '.join(MARKERS)}")
+            if not value:
+                raise ValueError(f"{where}: the marker {key} needs a value (not-run: a reason)")
+            markers[key] = value
+        found.append(Block(page, line, match.group(1).lower(), match.group(2), markers))
     return found
 
 
 def _page_id(page: Path) -> str:
-    return str(page.relative_to(REPO))
+    return str(page.relative_to(REPO)) if page.is_relative_to(REPO) else str(page)
 
 
-def _environment(folder: Path) -> dict[str, str]:
+def _data_folder(folder: Path) -> Path | None:
+    """A corenet data folder holding MNIST's t10k files for the page, if the suite has them."""
+    if not (MNIST_FILES / "t10k-images-idx3-ubyte.gz").is_file():
+        return None
+    data = folder / "_corenet_data"
+    (data / "mnist").mkdir(parents=True)
+    for source in MNIST_FILES.iterdir():
+        (data / "mnist" / source.name).symlink_to(source)
+    return data
+
+
+def _environment(folder: Path, data: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORENET_") or k == "CORENET_DATA"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MPLBACKEND"] = "Agg"
     env["HOME"] = env.get("HOME", str(folder))
+    env["COLUMNS"] = "100"
+    if data is not None:
+        env["CORENET_DATA"] = str(data)
     return env
 
 
-def run_page(page: Path, folder: Path) -> list[str]:
-    """Run the page's runnable blocks in order in ``folder``; return the skip reasons met."""
-    skipped = []
-    python_source: list[str] = []
-    env = _environment(folder)
+def _has_mnist(env: dict[str, str]) -> bool:
+    code = ("from corenet.data.folder import dataset_folder; import sys; "
+            "sys.exit(0 if any(dataset_folder('mnist').glob('t10k-images*')) else 1)")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0
 
-    def flush_python() -> None:
-        if not python_source:
-            return
-        script = folder / "_page.py"
-        script.write_text("\n".join(python_source))
-        result = subprocess.run([sys.executable, str(script)], cwd=folder, env=env, capture_output=True,
-                                text=True, timeout=PAGE_TIMEOUT)
-        assert result.returncode == 0, f"{_page_id(page)}: python blocks failed:\n{result.stderr[-3000:]}"
 
-    for block in blocks(page):
-        if block.language not in RUNNABLE:
-            continue
-        if block.skip_reason is not None:
-            skipped.append(f"line {block.line}: {block.skip_reason}")
-            continue
-        if block.language == "python":
-            # each block is appended as it stands; a failing line number maps back through this comment
-            python_source.append(f"# --- {_page_id(page)} line {block.line}\n{block.code}")
-            continue
-        flush_python()  # console commands may use files the python blocks wrote
-        python_source.clear()
+def missing(needs: str, env: dict[str, str]) -> list[str]:
+    """The requirements of a ``needs:`` marker that this environment lacks."""
+    absent = []
+    for name in needs.replace(",", " ").split():
+        present = _has_mnist(env) if name == "mnist" else importlib.util.find_spec(name) is not None
+        if not present:
+            absent.append(name)
+    return absent
+
+
+class PythonSession:
+    """One interpreter per page: each python block runs in the namespace the earlier ones left."""
+
+    def __init__(self, folder: Path, env: dict[str, str], deadline: float) -> None:
+        self.deadline = deadline
+        self.log = folder / "_python_output.txt"
+        read, write = os.pipe()
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([sys.executable, "-c", DRIVER, str(write)], cwd=folder, env=env,
+                                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                            pass_fds=(write,), text=True)
+        os.close(write)
+        self.status = os.fdopen(read)
+        self.count = 0
+
+    def run(self, block: Block) -> None:
+        self.count += 1
+        path = self.log.parent / f"_block_{self.count}.py"
+        path.write_text(block.code, encoding="utf-8")
+        self.process.stdin.write(json.dumps([_page_id(block.page), block.line, str(path)]) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.status], [], [], max(0.0, self.deadline - time.monotonic()))
+        answer = self.status.readline() if ready else ""
+        if not answer:
+            self.close()
+            reason = "timed out" if not ready else f"exited with status {self.process.returncode}"
+            pytest.fail(f"{_page_id(block.page)} line {block.line}: the python block {reason}:\n{self.output()}")
+        result = json.loads(answer)
+        if not result["ok"]:
+            pytest.fail(f"{_page_id(block.page)} line {block.line}: the python block failed:\n{result['error']}"
+                        f"\noutput:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.status.close()
+
+
+class ShellSession:
+    """One bash per page, like a terminal: ``cd`` and ``export`` carry over to later commands."""
+
+    def __init__(self, folder: Path, env: dict[str, str], deadline: float) -> None:
+        self.deadline = deadline
+        self.log = folder / "_shell_output.txt"
+        read, self.write = os.pipe()
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(["bash", "--noprofile", "--norc"], cwd=folder, env=env,
+                                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                            pass_fds=(self.write,), text=True)
+        os.close(self.write)
+        self.status = os.fdopen(read)
+
+    def run(self, block: Block) -> None:
+        expected = int(block.markers.get("exit", "0"))
         for command in (line[2:] for line in block.code.splitlines() if line.startswith("$ ")):
-            result = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
-                                    timeout=PAGE_TIMEOUT)
-            assert result.returncode == 0, (
-                f"{_page_id(page)} line {block.line}: `{command}` exited {result.returncode}:\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-    flush_python()
+            start = self.log.stat().st_size
+            self.process.stdin.write(f"{{ {command}\n}} < /dev/null\nprintf '%s\\n' \"$?\" >&{self.write}\n")
+            self.process.stdin.flush()
+            ready, _, _ = select.select([self.status], [], [], max(0.0, self.deadline - time.monotonic()))
+            answer = self.status.readline().strip() if ready else ""
+            output = self.log.read_bytes()[start:].decode(errors="replace")[-3000:]
+            where = f"{_page_id(block.page)} line {block.line}: `{command}`"
+            if not ready:
+                self.close()
+                pytest.fail(f"{where} timed out (page limit {PAGE_TIMEOUT} s):\n{output}")
+            if not answer:
+                pytest.fail(f"{where} ended the shell:\n{output}")
+            if int(answer) != expected:
+                pytest.fail(f"{where} exited {answer}, expected {expected}:\n{output}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.status.close()
+
+
+def run_page(page: Path, folder: Path) -> list[str]:
+    """Run the page's blocks in order in ``folder``; return the reasons of the blocks skipped."""
+    env = _environment(folder, _data_folder(folder))
+    deadline = time.monotonic() + PAGE_TIMEOUT
+    skipped = []
+    session = shell = None
+    try:
+        for block in blocks(page):
+            if block.skip_reason is not None:
+                if block.language in RUNNABLE:
+                    skipped.append(f"line {block.line}: {block.skip_reason}")
+                continue
+            if "file" in block.markers or "append" in block.markers:
+                target = folder / block.markers.get("file", block.markers.get("append"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "w" if "file" in block.markers else "a", encoding="utf-8") as stream:
+                    stream.write(block.code)
+                continue
+            if block.language not in RUNNABLE:
+                continue
+            absent = missing(block.markers.get("needs", ""), env)
+            if absent:
+                skipped.append(f"line {block.line}: needs {', '.join(absent)}")
+                continue
+            if block.language == "console":
+                shell = shell or ShellSession(folder, env, deadline)
+                shell.run(block)
+                continue
+            if session is None:
+                session = PythonSession(folder, env, deadline)
+            session.run(block)
+    finally:
+        for running in (session, shell):
+            if running is not None:
+                running.close()
     return skipped
 
 
@@ -111,14 +282,26 @@ def test_every_page_has_a_title_and_no_path_outside_the_repository():
         assert "../shared" not in text, f"{_page_id(page)} points at ../shared, which a user's clone lacks"
 
 
-def test_not_run_markers_give_reasons():
+def test_markers_are_known_and_give_reasons():
     for page in PAGES:
-        blocks(page)  # raises on a reasonless marker
+        blocks(page)  # raises on an unknown marker or one without a value
+
+
+def test_markers_are_read(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text("# T\n\n<!-- not-run: slow -->\n```console\n$ false\n```\n\n<!-- file: a.txt -->\n"
+                    "<!-- needs: json -->\n```text\nhello\n```\n")
+    first, second = blocks(page)
+    assert first.skip_reason == "slow" and first.line == 4
+    assert second.markers == {"file": "a.txt", "needs": "json"}
+    page.write_text("# T\n\n<!-- not-run: -->\n```python\npass\n```\n")
+    with pytest.raises(ValueError, match="needs a value"):
+        blocks(page)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_code_blocks_run(page: Path, tmp_path: Path):
-    runnable = [b for b in blocks(page) if b.language in RUNNABLE]
+    runnable = [b for b in blocks(page) if b.language in RUNNABLE or {"file", "append"} & set(b.markers)]
     if not runnable:
         pytest.skip("no runnable code blocks")
     run_page(page, tmp_path)
