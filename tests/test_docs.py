@@ -34,6 +34,7 @@ import select
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,8 @@ RUNNABLE = ("python", "console")
 MNIST_FILES = REPO.parent / "shared" / "data" / "mnist"
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
+#: pages run at the same time (each in its own folder and processes); CORENET_DOCS_JOBS overrides
+JOBS = int(os.environ.get("CORENET_DOCS_JOBS", "3"))
 
 #: runs the page's python blocks in one namespace: reads a block's file name per stdin line, answers on fd 3
 DRIVER = r"""
@@ -299,9 +302,25 @@ def test_markers_are_read(tmp_path: Path):
         blocks(page)
 
 
+def _runnable(page: Path) -> list[Block]:
+    return [b for b in blocks(page) if b.language in RUNNABLE or {"file", "append"} & set(b.markers)]
+
+
+@pytest.fixture(scope="session")
+def page_runs(request, tmp_path_factory) -> dict[Path, Future]:
+    """Every selected page started at once on a pool of JOBS threads (each page's commands are
+    subprocesses, so pages overlap); a test waits for its own page. Longest pages start first."""
+    selected = [item.callspec.params["page"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_code_blocks_run" and hasattr(item, "callspec")]
+    pages = sorted((page for page in selected if _runnable(page)), key=lambda page: -len(_runnable(page)))
+    pool = ThreadPoolExecutor(max(1, JOBS))
+    runs = {page: pool.submit(run_page, page, tmp_path_factory.mktemp(page.stem)) for page in pages}
+    yield runs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
-def test_code_blocks_run(page: Path, tmp_path: Path):
-    runnable = [b for b in blocks(page) if b.language in RUNNABLE or {"file", "append"} & set(b.markers)]
-    if not runnable:
+def test_code_blocks_run(page: Path, page_runs: dict[Path, Future]):
+    if page not in page_runs:
         pytest.skip("no runnable code blocks")
-    run_page(page, tmp_path)
+    page_runs[page].result()
