@@ -46,12 +46,14 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 MARKER = re.compile(r"^<!--\s*([a-z-]+):\s*(.*?)\s*-->\s*$")
 MARKERS = ("not-run", "file", "append", "needs", "exit")
 RUNNABLE = ("python", "console")
-#: MNIST's t10k files as the test suite finds them (never named in the documentation itself)
-MNIST_FILES = REPO.parent / "shared" / "data" / "mnist"
+#: MNIST's t10k files as the test suite finds them: beside the repository, or where CORENET_TEST_MNIST says
+MNIST_FILES = Path(os.environ.get("CORENET_TEST_MNIST") or REPO.parent / "shared" / "data" / "mnist")
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
 #: pages run at the same time (each in its own folder and processes); CORENET_DOCS_JOBS overrides
 JOBS = int(os.environ.get("CORENET_DOCS_JOBS", "3"))
+#: CORENET_DOCS_TIMES=1 prints each block's seconds (with -s), to find the slow ones
+TIMES = bool(os.environ.get("CORENET_DOCS_TIMES"))
 
 #: runs the page's python blocks in one namespace: reads a block's file name per stdin line, answers on fd 3
 DRIVER = r"""
@@ -264,13 +266,15 @@ def run_page(page: Path, folder: Path) -> list[str]:
             if absent:
                 skipped.append(f"line {block.line}: needs {', '.join(absent)}")
                 continue
+            started = time.monotonic()
             if block.language == "console":
                 shell = shell or ShellSession(folder, env, deadline)
                 shell.run(block)
-                continue
-            if session is None:
-                session = PythonSession(folder, env, deadline)
-            session.run(block)
+            else:
+                session = session or PythonSession(folder, env, deadline)
+                session.run(block)
+            if TIMES:
+                print(f"{_page_id(page)}:{block.line} {block.language} {time.monotonic() - started:.1f} s")
     finally:
         for running in (session, shell):
             if running is not None:
@@ -302,6 +306,12 @@ def test_markers_are_read(tmp_path: Path):
         blocks(page)
 
 
+def _timed(page: Path, folder: Path) -> float:
+    start = time.monotonic()
+    run_page(page, folder)
+    return time.monotonic() - start
+
+
 def _runnable(page: Path) -> list[Block]:
     return [b for b in blocks(page) if b.language in RUNNABLE or {"file", "append"} & set(b.markers)]
 
@@ -314,7 +324,7 @@ def page_runs(request, tmp_path_factory) -> dict[Path, Future]:
                 if getattr(item, "originalname", "") == "test_code_blocks_run" and hasattr(item, "callspec")]
     pages = sorted((page for page in selected if _runnable(page)), key=lambda page: -len(_runnable(page)))
     pool = ThreadPoolExecutor(max(1, JOBS))
-    runs = {page: pool.submit(run_page, page, tmp_path_factory.mktemp(page.stem)) for page in pages}
+    runs = {page: pool.submit(_timed, page, tmp_path_factory.mktemp(page.stem)) for page in pages}
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 
@@ -323,4 +333,5 @@ def page_runs(request, tmp_path_factory) -> dict[Path, Future]:
 def test_code_blocks_run(page: Path, page_runs: dict[Path, Future]):
     if page not in page_runs:
         pytest.skip("no runnable code blocks")
-    page_runs[page].result()
+    seconds = page_runs[page].result()
+    print(f"{_page_id(page)}: {seconds:.1f} s")  # shown with -s, or -rP
