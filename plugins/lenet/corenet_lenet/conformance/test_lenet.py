@@ -9,13 +9,15 @@ from corenet_reg_l1l2.constraints import L2_Regularizer
 
 from corenet.initializers import He
 from corenet.layers.activations import ReLU, SoftMax
-from corenet.layers.conv import Conv
 from corenet.layers.flatten import Flatten
 from corenet.layers.fully_connected import FullyConnected
 from corenet.layers.pooling import Pooling
 from corenet.losses import CrossEntropyLoss
 from corenet.network import NeuralNetwork, load, save
 from corenet.optimizers import Adam
+from corenet.plugins import get_registry
+
+Conv = get_registry().layers["Conv"]  # selected; CORENET_IMPL picks the tier
 
 
 class FixedBatch:
