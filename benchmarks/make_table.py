@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from corenet.bench.report import markdown_report
-from corenet.bench.runner import SCHEMA
+from corenet_bench.report import markdown_report
+from corenet_bench.runner import SCHEMA
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,8 @@ layers always return the error for the previous layer.
 
 from __future__ import annotations
 
-from corenet.bench import workloads as wl
-from corenet.bench.corenet_cases import Case
+from corenet_bench import workloads as wl
+from corenet_bench.corenet_cases import Case
 
 
 def build(key: str, dtype: str, torch) -> Case:
