@@ -82,6 +82,20 @@ def _choose_threading_layer() -> None:
 
     if not os.environ.get("NUMBA_THREADING_LAYER"):
         numba.config.THREADING_LAYER = "workqueue"
+    _initialise_numba()
+
+
+def _initialise_numba() -> None:
+    """Load numba's typing and lowering registries now (about a second, cache or not; it also imports
+    SciPy's BLAS when SciPy is installed), so that a kernel's first call costs only loading its cached
+    machine code or compiling it, and the "compiling" message means what it says."""
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+        cpu_target.typing_context.refresh()
+    except Exception:  # an internal API that may move: the kernels work without this, only the message may lie
+        pass
 
 
 def compiled(parallel: bool = False):
