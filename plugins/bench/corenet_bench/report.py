@@ -153,3 +153,53 @@ def markdown_report(results: dict) -> str:
     if footnotes:
         out += ["", *(f"- {line}" for line in footnotes)]
     return "\n".join(out) + "\n"
+
+
+def worst_of_table(runs: list[dict]) -> str:
+    """Issue 12's table from several runs: per workload and dtype the worst (highest) fast-tier ratio to
+    PyTorch and reference/fast ratio over the runs, medians and fastest steps, with each run's load."""
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for results in runs:
+        for row in results["results"]:
+            if row["workload"] == "W7" or row["status"] != "ok":
+                continue
+            cell = cells.setdefault((row["workload"], row["dtype"]), {})
+            values = {"fast": row["ratio"], "fast fastest": row["ratio_of_minimums"]} if row["impl"] in (
+                "fast", "selected") else {"reference": row.get("ratio_to_fast")}
+            if row["impl"] == "reference" and row.get("corenet") and row.get("ratio_to_fast") is not None:
+                fast_row = next(r for r in results["results"] if r["workload"] == row["workload"]
+                                and r["dtype"] == row["dtype"] and r["impl"] == "fast")
+                values["reference fastest"] = row["corenet"]["min_ms"] / fast_row["corenet"]["min_ms"]
+            for name, value in values.items():
+                if value is not None:
+                    cell.setdefault(name, []).append(value)
+    targets = {(key, dtype): (workload.targets.get(dtype), dtype in workload.reference_dtypes)
+               for key, workload in _workloads().items() for dtype in ("float64", "float32")}
+
+    def worst(cell: dict, name: str) -> str:
+        return f"{max(cell[name]):.2f}" if cell.get(name) else "-"
+
+    out = [f"Worst of {len(runs)} runs (load averages at start: "
+           + "; ".join(", ".join(f"{v:g}" for v in (r["machine"].get("load_average_at_start") or []))
+                       for r in runs) + ").", "",
+           "| workload | dtype | fast / PyTorch (target) | fastest steps | reference / fast (target) | fastest steps |",
+           "|---|---|---|---|---|---|"]
+    for (key, dtype), cell in sorted(cells.items()):
+        target, judged = targets.get((key, dtype), (None, False))
+        fast_target = f" (≤ {target:g})" if target is not None else ""
+        reference_target = f" (≤ {_reference_target():g})" if judged else ""
+        out.append(f"| {key} | {dtype} | {worst(cell, 'fast')}{fast_target} | {worst(cell, 'fast fastest')} | "
+                   f"{worst(cell, 'reference')}{reference_target} | {worst(cell, 'reference fastest')} |")
+    return "\n".join(out) + "\n"
+
+
+def _workloads():
+    from corenet_bench.workloads import WORKLOADS
+
+    return WORKLOADS
+
+
+def _reference_target() -> float:
+    from corenet_bench.workloads import REFERENCE_TARGET
+
+    return REFERENCE_TARGET

@@ -349,3 +349,31 @@ def test_report_states_the_settle_time():
     assert "one untimed step after each switch" in describe_settings({"settings": settings})
     text = describe_settings({"settings": {**settings, "settle_seconds": 0.25}})
     assert "untimed steps for at least 0.25 s (one step at least) after each switch" in text
+
+
+def test_worst_of_several_runs(tmp_path, tiny_conv, monkeypatch, capsys):
+    registry = get_registry()
+    if not any(impl.label == "fast" for impl in registry.implementations_of("layers", "Conv")):
+        pytest.skip("corenet-fast is not installed")
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"run{index}.json"
+        run_and_report(["W6"], "float64", repeats=1, warmup=0, use_torch=False, impl="both", json_path=path,
+                       out=_Sink())
+        paths.append(path)
+    runs = [json.loads(path.read_text()) for path in paths]
+    for run in runs:  # as if PyTorch had run: fixed ratios, so the worst is known
+        for row, ratio in zip(run["results"], (None, 0.5 + len(paths))):
+            row["ratio"], row["ratio_of_minimums"] = ratio, ratio
+        paths[runs.index(run)].write_text(json.dumps(run))
+    runs[1]["results"][1]["ratio"] = 0.9
+    paths[1].write_text(json.dumps(runs[1]))
+    monkeypatch.setattr(sys, "argv", ["make_table.py", *map(str, paths)])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "benchmarks" / "make_table.py"), run_name="__main__")
+    assert stopped.value.code == 0
+    table = capsys.readouterr().out
+    assert "Worst of 2 runs" in table
+    line = next(line for line in table.splitlines() if line.startswith("| W6 | float64 |"))
+    worst_ratio = max(run["results"][0]["ratio_to_fast"] for run in runs)
+    assert line.startswith(f"| W6 | float64 | 2.50 (≤ 0.6) | 2.50 | {worst_ratio:.2f} (≤ 2.5) |")
