@@ -47,7 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from corenet.plugins import get_registry
 
 Step = Callable[[], object]
-BLOCK_ELEMENTS = 1 << 15  # as corenet_batchnorm.functional: a block's arrays stay in the L2 cache
+BLOCK_ELEMENTS = 1 << 15  # as corenet_fast.batchnorm_sums: a block's arrays stay in the L2 cache
 
 
 def _random(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:

@@ -10,14 +10,18 @@ The recipe (im2col):
 1. Pad: an axis of kernel length m gets m // 2 zeros before and (m - 1) // 2 after
    ('same' padding, as scipy.signal.correlate), so the padded input P is
    (b, c, y + m - 1, x + n - 1).
-2. im2col: one row per output pixel (b, i, j) holding the window
-   P[b, :, i*sy : i*sy + m, j*sx : j*sx + n], flattened: C of shape (b*out_y*out_x, c*m*n).
-3. Forward: Y = C @ W^T + bias, with W the weights as a (k, c*m*n) matrix.
-4. Backward, with E the error as a (b*out_y*out_x, k) matrix:
-   dW = E^T @ C,  dbias = sum of E over rows,  dC = E @ W (b*out_y*out_x, c*m*n);
-   col2im adds each window's row of dC back onto the padded input positions it was
+2. im2col: one column per output pixel (b, p, q) holding the window
+   P[b, :, p*sy : p*sy + m, q*sx : q*sx + n], flattened: C of shape (c*m*n, b*out_y*out_x).
+3. Forward: Y = W @ C + bias, with W the weights as a (k, c*m*n) matrix.
+4. Backward, with E the error as a (k, b*out_y*out_x) matrix:
+   dW = E @ C^T,  dbias = sum of E over columns,  dC = W^T @ E (c*m*n, b*out_y*out_x);
+   col2im adds each window's column of dC back onto the padded input positions it was
    read from (a loop over the m*n kernel offsets), and cutting the padding off gives
    the input gradient.
+
+The im2col matrix's rows are ordered (channel, kernel row, kernel column) like the
+flattened weights, and its columns (b, p, q) so that both copies (im2col, col2im)
+move rows of out_x neighbouring pixels at a time.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class Conv(TrainableLayer):
     """
 
     parameter_names = ("weights", "bias")
-    transient = ("_columns", "_padded_shape")
+    transient = ("_columns", "_padded_shape", "_output_shape")
 
     def __init__(self, stride_shape, convolution_shape, num_kernels: int) -> None:
         super().__init__()
@@ -53,8 +57,9 @@ class Conv(TrainableLayer):
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
         self.gradient_bias = None
-        self._columns = None  # im2col matrix C of the last forward, (b*out_y*out_x, c*m*n)
+        self._columns = None  # im2col matrix C of the last forward, (c*m*n, b*out_y*out_x)
         self._padded_shape = None  # (b, c, y + m - 1, x + n - 1) of the last forward
+        self._output_shape = None  # shape of the last forward's output
 
     @property
     def weights_shape(self) -> tuple[int, ...]:
@@ -80,26 +85,27 @@ class Conv(TrainableLayer):
         # every m x n window of every channel, keeping every sy-th row and sx-th column: (b, c, out_y, out_x, m, n)
         windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
         batch, channels, out_y, out_x = windows.shape[:4]
-        columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(batch * out_y * out_x, channels * m * n)
-        output = columns @ weights.reshape(self.num_kernels, -1).T + bias  # (b*out_y*out_x, k)
-        self._columns, self._padded_shape = columns, padded.shape
-        output = output.reshape(batch, out_y, out_x, self.num_kernels).transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(output[:, :, 0, :] if self._one_d else output)
+        columns = windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * m * n, batch * out_y * out_x)  # C
+        output = weights.reshape(self.num_kernels, -1) @ columns + bias[:, None]  # (k, b*out_y*out_x)
+        output = output.reshape(self.num_kernels, batch, out_y, out_x).transpose(1, 0, 2, 3)
+        output = np.ascontiguousarray(output[:, :, 0, :] if self._one_d else output)
+        self._columns, self._padded_shape, self._output_shape = columns, padded.shape, output.shape
+        return output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
         """Error (b, k, out_y[, out_x]) -> error for the input; sets gradient_weights and gradient_bias."""
-        error = check_error(self, error_tensor, self._output_shape())
+        error = check_error(self, error_tensor, self._output_shape)
         columns = self._columns
         weights, _ = self._parameters(columns.dtype)
         if self._one_d:
             error = error[:, :, None, :]
         batch, k, out_y, out_x = error.shape
-        error_rows = error.transpose(0, 2, 3, 1).reshape(-1, k).astype(columns.dtype, copy=False)  # E
-        self.gradient_weights = (error_rows.T @ columns).reshape(self.weights_shape)  # dW = E^T C
-        self.gradient_bias = error_rows.sum(axis=0)
+        error_matrix = error.transpose(1, 0, 2, 3).reshape(k, -1).astype(columns.dtype, copy=False)  # E
+        self.gradient_weights = (error_matrix @ columns.T).reshape(self.weights_shape)  # dW = E C^T
+        self.gradient_bias = error_matrix.sum(axis=1)
         error_previous = None
         if self.needs_input_gradient:  # False only for a network's first layer (see BaseLayer)
-            column_error = error_rows @ weights.reshape(k, -1)  # dC = E W, (b*out_y*out_x, c*m*n)
+            column_error = weights.reshape(k, -1).T @ error_matrix  # dC = W^T E, (c*m*n, b*out_y*out_x)
             error_previous = self._col2im(column_error, (batch, out_y, out_x))
             if self._one_d:
                 error_previous = error_previous[:, :, 0, :]
@@ -112,14 +118,14 @@ class Conv(TrainableLayer):
         batch, out_y, out_x = out_size
         (m, n), (sy, sx) = self._kernel_size, self._strides
         channels = self.convolution_shape[0]
-        # (kernel row, kernel column, b, c, out_y, out_x): one block per kernel offset
-        by_offset = column_error.reshape(batch, out_y, out_x, channels, m, n).transpose(4, 5, 0, 3, 1, 2)
-        padded = np.zeros(self._padded_shape, dtype=column_error.dtype)
+        by_offset = column_error.reshape(channels, m, n, batch, out_y, out_x)
+        padded_batch, _, padded_y, padded_x = self._padded_shape
+        padded = np.zeros((channels, batch, padded_y, padded_x), dtype=column_error.dtype)  # (c, b, ...) like dC
         for i in range(m):
             for j in range(n):  # offset (i, j) read P[..., i + sy*p, j + sx*q] for output pixel (p, q)
-                padded[:, :, i : i + sy * (out_y - 1) + 1 : sy, j : j + sx * (out_x - 1) + 1 : sx] += by_offset[i, j]
-        y, x = padded.shape[2] - m + 1, padded.shape[3] - n + 1
-        return padded[:, :, m // 2 : m // 2 + y, n // 2 : n // 2 + x].copy()
+                padded[:, :, i : i + sy * (out_y - 1) + 1 : sy, j : j + sx * (out_x - 1) + 1 : sx] += by_offset[:, i, j]
+        y, x = padded_y - m + 1, padded_x - n + 1
+        return padded[:, :, m // 2 : m // 2 + y, n // 2 : n // 2 + x].transpose(1, 0, 2, 3).copy()
 
     # -- helpers shared with faster subclasses ---------------------------------
     @property
@@ -142,15 +148,6 @@ class Conv(TrainableLayer):
         x = check_input(self, input_tensor, (3,) if self._one_d else (4,), layout)
         check_size(self, x, 1, self.convolution_shape[0], "input channels")
         return x
-
-    def _output_shape(self) -> tuple[int, ...] | None:
-        """Shape of the last forward's output (None before any forward)."""
-        if self._padded_shape is None:
-            return None
-        batch, _, padded_y, padded_x = self._padded_shape
-        (m, n), (sy, sx) = self._kernel_size, self._strides
-        out = (-(-(padded_y - m + 1) // sy), -(-(padded_x - n + 1) // sx))
-        return (batch, self.num_kernels, *(out[1:] if self._one_d else out))
 
     def _parameters(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """The assigned weights as (k, c, m, n) (a 1-D kernel as (k, c, 1, m)) and bias (k,), in ``dtype``."""

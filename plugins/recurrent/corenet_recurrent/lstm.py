@@ -55,14 +55,14 @@ class LSTM(RecurrentLayer):
             h = o * tanh_c
             steps.append((s_t, i, f, g, o, c_previous, tanh_c, h))
         self._state = (h.copy(), c.copy())
-        # one (time, ...) array per quantity
-        self._cache = ([np.array(column) for column in zip(*steps)], weights, output_weights)
-        return self.head_forward(self._cache[0][-1], output_weights)
+        columns = tuple(np.array(column) for column in zip(*steps))  # each quantity as a (time, ...) array
+        self._cache = (*columns, weights, output_weights)
+        return self.head_forward(columns[-1], output_weights)
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         """Full BPTT over the last sequence; returns dL/dx (time, input_size) and updates both weight sets."""
         error = self.check_output_error(error_tensor)
-        (stacked, i, f, g, o, c_previous, tanh_c, hidden), weights, output_weights = self._cache
+        stacked, i, f, g, o, c_previous, tanh_c, hidden, weights, output_weights = self._cache
         n_in = self.input_size
         gradient_output_weights, head_error = self.head_backward(error, hidden, output_weights)
         deltas = np.zeros((len(hidden), 4 * self.hidden_size), dtype=hidden.dtype)  # dz of every step
