@@ -354,30 +354,6 @@ def evaluate_command(
     typer.echo(f"accuracy: {result.accuracy:.2%} ({correct} of {result.count} test samples)")
 
 
-@app.command("bench")
-def bench(
-    workload: list[str] | None = typer.Option(
-        None, "--workload", "-w", help="W1 ... W7 (repeatable). Default: all (see benchmarks/README.md)."),
-    repeats: int = typer.Option(10, "--repeats", "-r", min=1, help="Timed steps per workload (median)."),
-    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed steps before timing."),
-    dtype: str = typer.Option("both", "--dtype", help="float64, float32 or both."),
-    json_path: str | None = typer.Option(None, "--json", help="Also write machine-readable results here."),
-    no_torch: bool = typer.Option(False, "--no-torch", help="Measure corenet only, even with PyTorch."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Limit NumPy's BLAS and PyTorch to N."),
-) -> None:
-    """Time training steps in corenet and PyTorch CPU (W1 LeNet ... W7 start-up): medians and ratios.
-
-    PyTorch is optional (corenet's bench extra); without it corenet's own figures are shown.
-    """
-    from corenet.bench import run_and_report
-
-    try:
-        run_and_report(workload, dtype, repeats, warmup, json_path, use_torch=not no_torch,
-                       threads=threads)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _register_core_commands() -> None:
     from corenet.commands import check as check_command
     from corenet.commands import data as data_command

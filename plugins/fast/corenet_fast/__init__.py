@@ -13,11 +13,12 @@ FAST_TIER = {"implementation": "fast", "priority": 10}
 
 #: registry name -> "module:class" of its fast layer (imported when registered)
 LAYERS: dict[str, str] = {
-    "Conv": "corenet_fast.conv:Conv",
-    "BatchNormalization": "corenet_fast.batchnorm:BatchNormalization",
+    # Conv, BatchNormalization and LSTM use compiled kernels when numba is installed (corenet_fast.numba)
+    "Conv": "corenet_fast.numba.layers:Conv",
+    "BatchNormalization": "corenet_fast.numba.layers:BatchNormalization",
     "Dropout": "corenet_fast.dropout:Dropout",
     "RNN": "corenet_fast.rnn:RNN",
-    "LSTM": "corenet_fast.lstm:LSTM",
+    "LSTM": "corenet_fast.numba.layers:LSTM",
 }
 #: registry name -> "module:class" of its fast optimizer
 OPTIMIZERS: dict[str, str] = {
