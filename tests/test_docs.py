@@ -27,6 +27,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*$")
 RUNNABLE = ("python", "console")
+#: commands that change the Python environment the docs are tested in: such a block must be not-run
+ENVIRONMENT_CHANGES = re.compile(r"\b(pip|corenet)\s+(-\S+\s+)*(install|uninstall)\b")
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
 
@@ -94,6 +96,9 @@ def run_page(page: Path, folder: Path) -> list[str]:
         flush_python()  # console commands may use files the python blocks wrote
         python_source.clear()
         for command in (line[2:] for line in block.code.splitlines() if line.startswith("$ ")):
+            assert not ENVIRONMENT_CHANGES.search(command), (
+                f"{_page_id(page)} line {block.line}: `{command}` would change the environment the tests run in; "
+                f"mark the block <!-- not-run: REASON -->")
             result = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
                                     timeout=PAGE_TIMEOUT)
             assert result.returncode == 0, (
