@@ -46,7 +46,8 @@ from corenet_bench.startup import time_command
 from corenet_bench.tiers import TierRegistry
 
 SCHEMA = "corenet-bench/2"
-TORCH_MISSING = "PyTorch is not installed (pip install 'corenet[bench]'); showing corenet's own figures only"
+TORCH_MISSING = ("PyTorch is not installed (pip install 'corenet-bench[torch]', or torch==2.13.0); showing corenet's "
+                 "own figures only")
 
 
 def load_torch(use_torch: bool = True):

@@ -198,6 +198,16 @@ def test_cli_bench_rejects_unknown_workload():
     assert "unknown workload 'W9'" in outcome.output
 
 
+def test_cli_bench_rejects_unknown_tier():
+    from typer.testing import CliRunner
+
+    from corenet.cli import app
+
+    outcome = CliRunner().invoke(app, ["bench", "-w", "W6", "--impl", "quick", "--no-torch"])
+    assert outcome.exit_code == 2
+    assert "--impl must be one of reference, fast, both" in outcome.output
+
+
 def test_missing_plugin_is_skipped_with_a_note():
     full = get_registry()
     core_only = Registry(layers={k: v for k, v in full.layers.items() if k not in ("Dropout", "RNN")},

@@ -42,15 +42,19 @@ OPTIONS = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contr
 MESSAGE_AFTER = 0.3
 
 _loaded: dict[str, ModuleType | None] = {}
+_installed: bool | None = None  # whether numba can be imported (looked up once)
 _announced = False
 _lock = threading.Lock()
 
 
 def enabled() -> bool:
     """Whether compiled kernels may be used: numba is installed and ``CORENET_FAST_NUMBA`` is not 0/false/no/off."""
+    global _installed
     if os.environ.get(ENV, "").strip().lower() in ("0", "false", "no", "off"):
         return False
-    return importlib.util.find_spec("numba") is not None
+    if _installed is None:
+        _installed = importlib.util.find_spec("numba") is not None
+    return _installed
 
 
 def kernels(name: str) -> ModuleType | None:
