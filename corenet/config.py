@@ -160,10 +160,10 @@ class Component:
     def build(self, **extra: Any) -> Any:
         """Call the class/builder; its own checks' errors are reported at the key path of the argument
         they name (``network.layers[3].args.num_kernels``), else at this component's path."""
+        label = self.label or self.name
         try:
             return self.factory(**self.args, **extra)
         except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
-            label = self.label or self.name
             argument = _argument_in(str(exc), self.given)
             if argument is None:
                 message = f"{self.source}: {self.path}: {label} refused its arguments: {exc}"
@@ -171,6 +171,8 @@ class Component:
                 owner = "" if str(exc).startswith(f"{label}: ") else f"{label}: "
                 message = f"{self.source}: {self.args_path or self.path + '.args'}.{argument}: {owner}{exc}"
             raise ConfigError(message) from exc
+        except Exception as exc:  # a third-party class failing in its own way: say where and what
+            raise ConfigError(f"{self.source}: {self.path} ({label}): {_exception_text(exc)}") from exc
 
 
 @dataclass
@@ -477,6 +479,11 @@ def _shown(value: Any) -> str:
     return _short.repr(value)
 
 
+def _exception_text(exc: BaseException) -> str:
+    """``RuntimeError: message`` (the type alone when the message is empty)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _did_you_mean(name: str, choices) -> str:
     close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -524,6 +531,9 @@ def build_network(config: Config):
         except (TypeError, ValueError) as exc:
             message = f"{config.source}: {component.path}: cannot add {component.name}: {exc}"
             raise ConfigError(message) from exc
+        except Exception as exc:  # e.g. a third-party layer's initialize() failing
+            raise ConfigError(f"{config.source}: {component.path} ({type(layer).__name__}): "
+                              f"{_exception_text(exc)}") from exc
     return net
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from corenet.base import TrainableLayer
 from corenet.dtype import as_float_array, get_default_dtype
 from corenet.errors import ShapeError
+from corenet.resources import check_parameter_memory
 from corenet.shapes import check_error, check_input, check_size, positive_int
 
 
@@ -23,6 +24,9 @@ class FullyConnected(TrainableLayer):
         super().__init__()
         self.input_size = positive_int("input_size", input_size)
         self.output_size = positive_int("output_size", output_size)
+        larger = "output_size" if self.output_size >= self.input_size else "input_size"
+        check_parameter_memory("FullyConnected", larger, (self.input_size + 1) * self.output_size, get_default_dtype(),
+                               f"{self.input_size + 1} x {self.output_size} weights")
         self.weights = np.random.uniform(0.0, 1.0, (self.input_size + 1, self.output_size)).astype(
             get_default_dtype(), copy=False
         )
