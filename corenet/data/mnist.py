@@ -58,11 +58,11 @@ class _Inflater:
                         break
                     self.stream, self.pending = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
                 if not self.pending:
-                    raise IDXError(f"{self.path}: starts like gzip but the gzip stream is truncated")
+                    raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated (it ends early)")
                 out += self.stream.decompress(self.pending, count - len(out))
                 self.pending = self.stream.unconsumed_tail
         except zlib.error as exc:
-            raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt ({exc})") from None
+            raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated ({exc})") from None
         return bytes(out)
 
 
@@ -85,8 +85,8 @@ def _inflate(data: bytes, path: Path) -> bytes:
     total = _declared_size(header, path)
     data = header + inflater.read(total - len(header))
     if len(data) == total and inflater.read(1):
-        raise IDXError(f"{path}: the gzip stream inflates to more than the {total} bytes its IDX header declares "
-                       f"(refused without inflating the rest)")
+        raise IDXError(f"{path}: IDX size mismatch: the gzip stream inflates to more than the {total} bytes its "
+                       f"header declares (refused without inflating the rest)")
     return data
 
 
@@ -104,6 +104,8 @@ def _declared_size(header: bytes, path: Path) -> int:
 def _read_bytes(path: Path) -> bytes:
     """The regular file's bytes (at most :data:`MAX_IDX_BYTES`), gunzipped (bounded) if they start with
     the gzip magic number, whatever the suffix. FIFOs and devices are refused unread."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such IDX file")
     raw = read_regular_file(path, limit=MAX_IDX_BYTES, what="MNIST IDX", error=IDXError)
     return _inflate(raw, path) if raw[:2] == GZIP_MAGIC else raw
 
