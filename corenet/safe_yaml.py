@@ -53,25 +53,26 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream) -> None:
         super().__init__(stream)
         self.key_path: list[str] = []
+        self.depth = 0
         self.paths: dict[int, str] = {}
 
     def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):  # a node composed before: checked then
+            return super().compose_node(parent, index)
         step = _step(parent, index)
-        if step is not None:
-            self.key_path.append(step)
+        self.key_path.append(step)
+        self.depth += 1
         try:
-            if len(self.key_path) >= MAX_DEPTH and not self.check_event(yaml.AliasEvent):
+            if self.depth > MAX_DEPTH:  # mapping keys count too: a key can hold a mapping with keys...
                 raise YAMLLimitError(self.peek_event().start_mark.line + 1, self.path(),
                                      f"nested more than {MAX_DEPTH} levels deep")
-            known = self.check_event(yaml.AliasEvent)
             node = super().compose_node(parent, index)
-            if not known:
-                self.paths[id(node)] = self.path()
-                self._check(node)
+            self.paths[id(node)] = self.path()
+            self._check(node)
             return node
         finally:
-            if step is not None:
-                self.key_path.pop()
+            self.depth -= 1
+            self.key_path.pop()
 
     def path(self) -> str:
         return "".join(self.key_path).lstrip(".") or "(top level)"
@@ -93,7 +94,7 @@ class _Loader(yaml.SafeLoader):
 
     def _check_integer(self, node: ScalarNode) -> None:
         line = node.start_mark.line + 1
-        digits = len(re.sub(r"[^0-9a-fA-F]", "", node.value))
+        digits = len(re.sub(r"[^0-9a-fA-F]", "", re.sub(r"^[-+]?0[xXoObB]", "", node.value)))
         if len(node.value) > MAX_INTEGER_CHARS:
             raise YAMLLimitError(line, self.path(), f"an integer of {digits} digits; integers must lie "
                                                     f"within ±2**63 (about ±9.2e18)")
@@ -109,15 +110,14 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _step(parent, index) -> str | None:
-    """The key path part of a node composed under ``parent``: ``.key``, ``[3]``, or None."""
+def _step(parent, index) -> str:
+    """The key path part of a node composed under ``parent``: ``.key``, ``[3]``, or "" (the document,
+    a mapping's key, a value under a key that is not a scalar)."""
     if isinstance(parent, SequenceNode) and isinstance(index, int):
         return f"[{index}]"
-    if isinstance(parent, MappingNode):
-        if isinstance(index, ScalarNode):
-            return f".{_short.repr(index.value)[1:-1]}"
-        return ".(a key)" if index is None else ".(a value)"
-    return None
+    if isinstance(parent, MappingNode) and isinstance(index, ScalarNode):
+        return f".{_short.repr(index.value)[1:-1]}"
+    return ""
 
 
 def _children(node: Node) -> list[Node]:
