@@ -303,6 +303,17 @@ def test_parameter_memory_is_checked_from_the_arguments(monkeypatch):
     assert resources.format_bytes(512) == "512 bytes" and resources.format_bytes(3 << 40) == "3.0 TiB"
 
 
+def test_a_5000_digit_integer_in_python_is_described_not_printed():
+    with pytest.raises(ValueError, match=r"^input_size must be a positive integer below 2\*\*63, got an integer of "
+                                         r"about 5001 digits$"):
+        FullyConnected(10**5000, 3)
+    with pytest.raises(ValueError, match=r"stride_shape entries must be positive integers below 2\*\*63, got "
+                                         r"\(1, an integer of about 5001 digits\)"):
+        Conv((1, 10**5000), (1, 3, 3), 2)
+    with pytest.raises(ValueError, match="learning_rate must be a finite real number > 0, got an integer of about"):
+        Sgd(10**5000)
+
+
 # a third-party layer failing in its own way, wherever it is asked to
 class Exploding(TrainableLayer):
     parameter_names = ()
@@ -522,7 +533,7 @@ def test_a_float64_batch_leaves_float32_parameters_float32(name):
     assert names and all(getattr(layer, n).dtype == np.float32 for n in names)
     before = {n: getattr(layer, n).copy() for n in names}
     rng = np.random.default_rng(0)
-    for step in range(2):
+    for _ in range(2):
         output = layer.forward(rng.standard_normal(shape))
         assert output.dtype == np.float64  # computed in the batch's dtype
         layer.backward(rng.standard_normal(output.shape))

@@ -411,8 +411,8 @@ def _cases() -> list[Case]:
     from corenet_recurrent.rnn import RNN
     from corenet_reg_l1l2.constraints import L2_Regularizer
 
-    from corenet.data.iris import IrisData
     from corenet.config import ConfigError
+    from corenet.data.iris import IrisData
     from corenet.data.mnist import IDXError, MNISTData, read_idx
     from corenet.resources import ResourceError
 

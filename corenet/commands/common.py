@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 
-
 #: set (to "1") by ``corenet --debug``: errors show their full traceback, subprocesses see it too
 DEBUG_ENV = "CORENET_DEBUG"
 

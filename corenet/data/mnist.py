@@ -58,11 +58,13 @@ class _Inflater:
                         break
                     self.stream, self.pending = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
                 if not self.pending:
-                    raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated (it ends early)")
+                    raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated "
+                                   f"(it ends early)")
                 out += self.stream.decompress(self.pending, count - len(out))
                 self.pending = self.stream.unconsumed_tail
         except zlib.error as exc:
-            raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated ({exc})") from None
+            raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated "
+                           f"({exc})") from None
         return bytes(out)
 
 

@@ -28,6 +28,7 @@ workspace views).
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -56,9 +57,10 @@ class Conv(TrainableLayer):
         self.stride_shape = positive_ints("stride_shape", stride_shape, spatial_dims,
                                           context=f" for a {spatial_dims}-D convolution")
         dtype = get_default_dtype()
-        kernel = int(np.prod(self.convolution_shape))
+        kernel = math.prod(self.convolution_shape)  # Python ints: no overflow before the check
         check_parameter_memory("Conv", "num_kernels" if self.num_kernels >= kernel else "convolution_shape",
-                               (kernel + 1) * self.num_kernels, dtype, f"{' x '.join(map(str, self.weights_shape))} weights")
+                               (kernel + 1) * self.num_kernels, dtype,
+                               f"{' x '.join(map(str, self.weights_shape))} weights")
         self.weights = np.random.uniform(0.0, 1.0, self.weights_shape).astype(dtype, copy=False)
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
