@@ -394,6 +394,8 @@ def evaluate_command(
         raise _fail(str(exc)) from None
     except (ShapeError, ValueError) as exc:
         raise _fail(f"{checkpoint} does not fit the data set {data or 'saved with it'}: {exc}", 1) from None
+    except Exception as exc:  # e.g. a plugin's layer failing in its own way
+        raise unexpected(exc) from None
     if as_json:
         typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": name, "accuracy": result.accuracy,
                                "count": result.count, "confusion": result.confusion.tolist()}, indent=2))

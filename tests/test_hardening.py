@@ -391,6 +391,20 @@ def test_an_unexpected_error_outside_the_layers_is_one_line_without_debug(tmp_pa
     assert result.stderr == "error: OSError: the disk went away (run `corenet --debug ...` to see the traceback)\n"
 
 
+def test_unexpected_errors_name_the_layer_they_came_from(capsys, no_debug):
+    from corenet.commands.common import unexpected
+
+    net = NeuralNetwork(Sgd(0.1), He(), Constant(0.1))
+    net.append_layer(Exploding("forward"))
+    try:
+        net.test(np.ones((2, 3)))
+    except RuntimeError as exc:
+        code = unexpected(exc).exit_code
+    assert code == 1
+    assert capsys.readouterr().err == ("error: layer 0 (Exploding): RuntimeError: boom in forward (run `corenet "
+                                       "--debug ...` to see the traceback)\n")
+
+
 # -- CrossEntropyLoss needs probabilities ----------------------------------------------------------------
 def network(*layers, loss=None) -> NeuralNetwork:
     np.random.seed(0)

@@ -31,6 +31,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def unexpected(exc: BaseException) -> typer.Exit:
     """:func:`fail` for an exception nobody anticipated (a plugin's class failing in its own way)."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    index = getattr(exc, "layer_index", None)  # set by NeuralNetwork for a layer's own exception
+    if index is not None:
+        text = f"layer {index} ({getattr(exc, 'layer_class', '?')}): {text}"
     return fail(f"{text} (run `corenet --debug ...` to see the traceback)", 1)
 
 
