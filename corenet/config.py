@@ -480,8 +480,10 @@ def _shown(value: Any) -> str:
 
 
 def _exception_text(exc: BaseException) -> str:
-    """``RuntimeError: message`` (the type alone when the message is empty)."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """``RuntimeError: message`` (the type alone when the message is empty; NumPy's allocation failure
+    as MemoryError: its message says how much memory was asked for)."""
+    name = "MemoryError" if isinstance(exc, MemoryError) else type(exc).__name__
+    return f"{name}: {exc}" if str(exc) else name
 
 
 def _did_you_mean(name: str, choices) -> str:

@@ -282,6 +282,19 @@ def test_a_layer_too_large_for_memory_is_refused_before_allocating(tmp_path, no_
                                     f"one layer's parameters may take at most ")
 
 
+def test_a_plugin_layer_numpy_cannot_allocate_is_reported_with_numpys_size(tmp_path, no_debug):
+    if "RNN" not in get_registry().layers:
+        pytest.skip("corenet-recurrent is not installed")
+    path = write_config(tmp_path, """\
+        - Flatten
+        - {name: RNN, args: {input_size: 64, hidden_size: 100000000, output_size: 10}}
+        - SoftMax
+    """)  # 71 PiB: far beyond any address space, so the allocation fails at once
+    result = corenet_cli("train", path, "-q", "--no-checkpoint")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}: network.layers[1] (RNN): MemoryError: Unable to allocate 71.1 PiB")
+
+
 def test_parameter_memory_is_checked_from_the_arguments(monkeypatch):
     monkeypatch.setattr(resources, "physical_memory", lambda: 4 << 20)  # a 4 MiB machine: 1 MiB per layer
     FullyConnected(100, 1000)  # 101 * 1000 * 8 bytes = 789 KiB fits
