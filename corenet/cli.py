@@ -314,6 +314,8 @@ def train(
         raise _fail(str(exc)) from None
     except (CheckpointError, FloatingPointError) as exc:
         raise _fail(str(exc), 1) from None
+    except typer.Exit:
+        raise
     except Exception as exc:  # e.g. a plugin's data layer failing in its own way
         raise unexpected(exc) from None
     if plot is not None and run.losses:
@@ -394,6 +396,8 @@ def evaluate_command(
         raise _fail(str(exc)) from None
     except (ShapeError, ValueError) as exc:
         raise _fail(f"{checkpoint} does not fit the data set {data or 'saved with it'}: {exc}", 1) from None
+    except typer.Exit:
+        raise
     except Exception as exc:  # e.g. a plugin's layer failing in its own way
         raise unexpected(exc) from None
     if as_json:

@@ -184,7 +184,7 @@ class NeuralNetwork:
         total = int(iterations)
         for iteration in range(total):
             loss = self.forward()
-            if iteration == 0:
+            if iteration == 0 and self.last_step is not None:
                 check_probabilities(self.layers, self.loss_layer, self.last_step.prediction)
             if not np.isfinite(loss):
                 raise DivergenceError(

@@ -213,8 +213,9 @@ def test_idx_reading_refuses_fifos_and_devices(tmp_path):
 # -- the command line ------------------------------------------------------------------------------------
 @pytest.fixture
 def no_debug(monkeypatch):
-    """`corenet --debug` sets CORENET_DEBUG for the process: undo it after the test."""
-    monkeypatch.delenv("CORENET_DEBUG", raising=False)
+    """`corenet --debug` sets CORENET_DEBUG for the process: start with it off ("0") and let monkeypatch
+    restore the previous state (unset) after the test."""
+    monkeypatch.setenv("CORENET_DEBUG", "0")
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -607,3 +608,23 @@ def test_a_batch_larger_than_the_training_set_is_refused_in_a_config(tmp_path):
                                           r"iris \(99 samples\)"):
         build_data(load_config(path))
     assert build_data(load_config(path, {"training.batch_size": 99})).train_size == 99
+
+
+def test_debug_does_not_outlive_the_tests_that_use_it():
+    assert os.environ.get("CORENET_DEBUG") in (None, "0")
+
+
+def test_evaluate_reports_an_unexpected_failure_in_one_line(tmp_path, monkeypatch, no_debug):
+    import corenet.evaluation
+
+    checkpoint = tmp_path / "iris.ckpt"
+    assert corenet_cli("train", "iris", "-n", 5, "-q", "-o", checkpoint).exit_code == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a plugin layer failed")
+
+    monkeypatch.setattr(corenet.evaluation, "evaluate", broken)
+    result = corenet_cli("evaluate", checkpoint)
+    assert result.exit_code == 1
+    assert result.stderr == ("error: RuntimeError: a plugin layer failed (run `corenet --debug ...` to see the "
+                             "traceback)\n")
