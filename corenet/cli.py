@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from corenet import __version__
+from corenet.commands.common import DEBUG_ENV, unexpected
 from corenet.commands.common import fail as _fail
 from corenet.commands.common import load_train_config as _load_train_config
 from corenet.commands.common import reads_files as _reads_files
@@ -42,8 +43,12 @@ def main(
         help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
         "textbook layers), 'fast' (the fast tier, when installed), a distribution name, or NAME=LABEL for one name; "
         "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full Python traceback of an error instead of "
+                               "its one-line message (same as CORENET_DEBUG=1)."),
 ) -> None:
     """corenet command line."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
     if impl is not None:
         from corenet.plugins import IMPL_ENV, get_registry
 
@@ -262,6 +267,10 @@ def train(
         raise _fail(str(exc)) from None
     except (CheckpointError, FloatingPointError) as exc:
         raise _fail(str(exc), 1) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # e.g. a plugin's data layer failing in its own way
+        raise unexpected(exc) from None
     if plot is not None and run.losses:
         from corenet.plotting import plot_history
 
@@ -340,6 +349,10 @@ def evaluate_command(
         raise _fail(str(exc)) from None
     except (ShapeError, ValueError) as exc:
         raise _fail(f"{checkpoint} does not fit the data set {data or 'saved with it'}: {exc}", 1) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # e.g. a plugin's layer failing in its own way
+        raise unexpected(exc) from None
     if as_json:
         typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": name, "accuracy": result.accuracy,
                                "count": result.count, "confusion": result.confusion.tolist()}, indent=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from corenet.base import brief
+from corenet.base import brief, keep_dtype
 from corenet.shapes import real_number
 
 
@@ -41,14 +41,18 @@ class Optimizer:
     def calculate_update(self, weight_tensor, gradient_tensor):
         """New weights after one step (plus the regularizer's shrinkage if one is set).
 
+        Floating weights keep their dtype: a float64 gradient for float32 weights is
+        applied (and kept in the optimizer's state) as float32.
+
         The gradient must have the weights' shape (or be a scalar); anything else is
         refused before any state changes.
         """
         _check_update_shapes(type(self).__name__, weight_tensor, gradient_tensor)
+        gradient_tensor = keep_dtype(gradient_tensor, weight_tensor)  # the state in the weights' dtype
         updated = self.step(weight_tensor, gradient_tensor)
         if self.regularizer is not None:
             updated = updated - self.learning_rate * self.regularizer.calculate_gradient(weight_tensor)
-        return updated
+        return keep_dtype(updated, weight_tensor)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"

@@ -26,12 +26,15 @@ move rows of out_x neighbouring pixels at a time.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from corenet.base import TrainableLayer
 from corenet.dtype import get_default_dtype
 from corenet.errors import ShapeError
+from corenet.resources import check_parameter_memory
 from corenet.shapes import check_error, check_input, check_size, describe, positive_int, positive_ints
 
 
@@ -53,6 +56,10 @@ class Conv(TrainableLayer):
         self.stride_shape = positive_ints("stride_shape", stride_shape, spatial_dims,
                                           context=f" for a {spatial_dims}-D convolution")
         dtype = get_default_dtype()
+        kernel = math.prod(self.convolution_shape)  # refuse before allocating weights that cannot fit
+        check_parameter_memory("Conv", "num_kernels" if self.num_kernels >= kernel else "convolution_shape",
+                               (kernel + 1) * self.num_kernels, dtype,
+                               f"{' x '.join(map(str, self.weights_shape))} weights")
         self.weights = np.random.uniform(0.0, 1.0, self.weights_shape).astype(dtype, copy=False)
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
