@@ -27,6 +27,7 @@ _LAZY = {
     "ShapeError": "corenet.errors",
     "NonFiniteError": "corenet.errors",
     "DivergenceError": "corenet.errors",
+    "NetworkError": "corenet.errors",
     "RegistryError": "corenet.errors",
     "PluginError": "corenet.errors",
     "CheckpointError": "corenet.errors",

@@ -148,10 +148,15 @@ class TrainableLayer(BaseLayer):
         return self._parameter_optimizers.get(name)
 
     def apply_update(self, name: str, gradient: np.ndarray) -> None:
-        """Replace parameter ``name`` by its optimizer's update (no-op without optimizer)."""
+        """Replace parameter ``name`` by its optimizer's update (no-op without optimizer).
+
+        The parameter keeps its floating dtype: a float64 batch through a float32 layer
+        computes in float64 but leaves float32 weights (see :func:`keep_dtype`).
+        """
         optimizer = self._parameter_optimizers.get(name)
         if optimizer is not None:
-            setattr(self, name, optimizer.calculate_update(getattr(self, name), gradient))
+            current = getattr(self, name)
+            setattr(self, name, keep_dtype(optimizer.calculate_update(current, gradient), current))
 
     def calculate_regularization_loss(self) -> float:
         """Sum of ``regularizer.norm`` over every parameter whose optimizer has a regularizer."""
@@ -161,6 +166,14 @@ class TrainableLayer(BaseLayer):
             if regularizer is not None:
                 total += float(regularizer.norm(getattr(self, name)))
         return total
+
+
+def keep_dtype(value, like):
+    """``value`` in ``like``'s floating dtype when both are floating arrays of different dtypes, else unchanged."""
+    if (isinstance(value, np.ndarray) and isinstance(like, np.ndarray) and value.dtype != like.dtype
+            and value.dtype.kind == "f" and like.dtype.kind == "f"):
+        return value.astype(like.dtype)
+    return value
 
 
 def require_instance(what: str, obj: Any, method: str, example: str) -> None:

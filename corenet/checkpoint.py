@@ -68,7 +68,7 @@ NETWORK_COMPONENTS = {"optimizer": "optimizers", "weights_initializer": "initial
                       "bias_initializer": "initializers", "loss_layer": "losses"}
 RECORD_KEYS = (*NETWORK_COMPONENTS, "layers", "loss", "phase", "attributes")
 #: network attributes never saved as "attributes" (saved as their own entries, or never)
-NOT_ATTRIBUTES = frozenset({*NETWORK_COMPONENTS, "layers", "loss", "data_layer"})
+NOT_ATTRIBUTES = frozenset({*NETWORK_COMPONENTS, "layers", "loss", "data_layer", "last_step"})
 _PLAIN_TYPES = (type(None), bool, float, str, bytes)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from corenet import __version__
+from corenet.commands.common import DEBUG_ENV, unexpected
 from corenet.commands.common import fail as _fail
 from corenet.commands.common import load_train_config as _load_train_config
 from corenet.commands.common import reads_files as _reads_files
@@ -42,8 +43,12 @@ def main(
         help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
         "textbook layers), 'fast' (the fast tier, when installed), a distribution name, or NAME=LABEL for one name; "
         "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full Python traceback of an error instead of "
+                               "its one-line message (same as CORENET_DEBUG=1)."),
 ) -> None:
     """corenet command line."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
     if impl is not None:
         from corenet.plugins import IMPL_ENV, get_registry
 
@@ -262,6 +267,10 @@ def train(
         raise _fail(str(exc)) from None
     except (CheckpointError, FloatingPointError) as exc:
         raise _fail(str(exc), 1) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # e.g. a plugin's data layer failing in its own way
+        raise unexpected(exc) from None
     if plot is not None and run.losses:
         from corenet.plotting import plot_history
 
@@ -340,6 +349,10 @@ def evaluate_command(
         raise _fail(str(exc)) from None
     except (ShapeError, ValueError) as exc:
         raise _fail(f"{checkpoint} does not fit the data set {data or 'saved with it'}: {exc}", 1) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # e.g. a plugin's layer failing in its own way
+        raise unexpected(exc) from None
     if as_json:
         typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": name, "accuracy": result.accuracy,
                                "count": result.count, "confusion": result.confusion.tolist()}, indent=2))
@@ -352,30 +365,6 @@ def evaluate_command(
            ["true", *(str(j) for j in range(classes)), "recall"], rows)
     correct = int(result.confusion.trace())
     typer.echo(f"accuracy: {result.accuracy:.2%} ({correct} of {result.count} test samples)")
-
-
-@app.command("bench")
-def bench(
-    workload: list[str] | None = typer.Option(
-        None, "--workload", "-w", help="W1 ... W7 (repeatable). Default: all (see benchmarks/README.md)."),
-    repeats: int = typer.Option(10, "--repeats", "-r", min=1, help="Timed steps per workload (median)."),
-    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed steps before timing."),
-    dtype: str = typer.Option("both", "--dtype", help="float64, float32 or both."),
-    json_path: str | None = typer.Option(None, "--json", help="Also write machine-readable results here."),
-    no_torch: bool = typer.Option(False, "--no-torch", help="Measure corenet only, even with PyTorch."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Limit NumPy's BLAS and PyTorch to N."),
-) -> None:
-    """Time training steps in corenet and PyTorch CPU (W1 LeNet ... W7 start-up): medians and ratios.
-
-    PyTorch is optional (corenet's bench extra); without it corenet's own figures are shown.
-    """
-    from corenet.bench import run_and_report
-
-    try:
-        run_and_report(workload, dtype, repeats, warmup, json_path, use_torch=not no_torch,
-                       threads=threads)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _register_core_commands() -> None:

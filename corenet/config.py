@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import os
 import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +43,8 @@ import yaml
 
 from corenet.catalog import install_hint
 from corenet.errors import CorenetError, RegistryError
+from corenet.files import read_regular_file
+from corenet.safe_yaml import YAMLLimitError, load_yaml
 
 DEFAULT_CONFIG = "digits"
 TOP_KEYS = ("description", "seed", "dtype", "data", "network", "training")
@@ -50,6 +54,13 @@ COMPONENT_KEYS = ("name", "args")
 DEFAULTS = {"weights_initializer": "He", "bias_initializer": {"name": "Constant", "args": {"value": 0.0}},
             "loss": "CrossEntropyLoss"}
 DEFAULT_BATCH_SIZE = 64
+#: a config file larger than this is refused unread
+MAX_CONFIG_BYTES = 1 << 20
+#: np.random.seed takes 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+#: bounds on training length: far beyond any run, small enough for every counter
+MAX_ITERATIONS = 10**12
+MAX_EPOCHS = 10**9
 _COMPONENT_SECTIONS = ("data", "optimizer", "regularizer", "weights_initializer", "bias_initializer", "loss")
 #: how to get a name a bundled plugin provides (the catalog knows which); kept under its old name
 plugin_hint = install_hint
@@ -60,21 +71,13 @@ class ConfigError(CorenetError, ValueError):
 
 
 # -- YAML --------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``5e-4`` as a float (YAML 1.1 wants ``5.0e-4``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def parse_yaml(text: str, source: str) -> dict:
-    """The top-level mapping of a YAML document; syntax errors name the file and line."""
+    """The top-level mapping of a YAML document; syntax errors and broken limits (depth, aliases,
+    integers, duplicate keys: see :mod:`corenet.safe_yaml`) name the file, line and key."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        data = load_yaml(text)
+    except YAMLLimitError as exc:
+        raise ConfigError(f"{source}: line {exc.line}: {exc.path}: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -115,11 +118,13 @@ def read_config_text(name_or_path: str | os.PathLike | None) -> tuple[str, str, 
     """``(name, source, text)`` of a config given by path or by name (None: the default)."""
     value = DEFAULT_CONFIG if name_or_path is None else os.fspath(name_or_path)
     path = Path(value)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # FIFOs and devices are refused, not read
+        raw = read_regular_file(path, limit=MAX_CONFIG_BYTES, what="config", error=ConfigError)
         try:
-            return path.stem, str(path), path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read the config: {exc}") from exc
+            return path.stem, str(path), raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: cannot read the config: not UTF-8 text ({exc.reason} at byte "
+                              f"{exc.start})") from None
     configs = available_configs()
     name = value[:-5] if value.endswith(".yaml") else value
     if name in configs and path.parent == Path("."):
@@ -155,10 +160,10 @@ class Component:
     def build(self, **extra: Any) -> Any:
         """Call the class/builder; its own checks' errors are reported at the key path of the argument
         they name (``network.layers[3].args.num_kernels``), else at this component's path."""
+        label = self.label or self.name
         try:
             return self.factory(**self.args, **extra)
         except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
-            label = self.label or self.name
             argument = _argument_in(str(exc), self.given)
             if argument is None:
                 message = f"{self.source}: {self.path}: {label} refused its arguments: {exc}"
@@ -166,6 +171,8 @@ class Component:
                 owner = "" if str(exc).startswith(f"{label}: ") else f"{label}: "
                 message = f"{self.source}: {self.args_path or self.path + '.args'}.{argument}: {owner}{exc}"
             raise ConfigError(message) from exc
+        except Exception as exc:  # a third-party class failing in its own way: say where and what
+            raise ConfigError(f"{self.source}: {self.path} ({label}): {_exception_text(exc)}") from exc
 
 
 @dataclass
@@ -234,7 +241,8 @@ def parse_config(raw: dict, name: str = "config", source: str = "config") -> Con
     checker.keys(raw, TOP_KEYS, "", required=("data", "network"))
     config = Config(name=name, source=source, seed=0, dtype=None, data=None)  # type: ignore[arg-type]
     config.description = checker.string(raw.get("description", ""), "description")
-    config.seed = checker.integer(raw.get("seed", 0), "seed", minimum=0)
+    config.seed = checker.integer(raw.get("seed", 0), "seed", minimum=0, maximum=MAX_SEED,
+                                  why=" (NumPy seeds are 32-bit)")
     if raw.get("dtype") is not None:
         config.dtype = checker.choice(raw["dtype"], ("float32", "float64"), "dtype")
     training = raw.get("training") or {}
@@ -250,18 +258,19 @@ def _parse_training(checker: _Checker, training: dict, config: Config) -> None:
     if "iterations" in training and "epochs" in training:
         raise ConfigError(f"{config.source}: training: give either iterations or epochs, not both")
     if "iterations" in training:
-        config.iterations = checker.integer(training["iterations"], "training.iterations", minimum=1)
+        config.iterations = checker.integer(training["iterations"], "training.iterations", minimum=1,
+                                            maximum=MAX_ITERATIONS)
     elif "epochs" in training:
-        config.epochs = checker.number(training["epochs"], "training.epochs", positive=True)
+        config.epochs = checker.number(training["epochs"], "training.epochs", positive=True, maximum=MAX_EPOCHS)
     else:
         raise ConfigError(f"{config.source}: training: needs iterations or epochs (how long to train)")
     config.batch_size = checker.integer(training.get("batch_size", DEFAULT_BATCH_SIZE),
-                                        "training.batch_size", minimum=1)
+                                        "training.batch_size", minimum=1, maximum=MAX_ITERATIONS)
     if training.get("checkpoint") is not None:
         config.checkpoint = checker.string(training["checkpoint"], "training.checkpoint")
     if training.get("checkpoint_every") is not None:
         config.checkpoint_every = checker.integer(training["checkpoint_every"], "training.checkpoint_every",
-                                                  minimum=1)
+                                                  minimum=1, maximum=MAX_ITERATIONS)
 
 
 def _parse_network(checker: _Checker, network: Any, config: Config) -> None:
@@ -329,26 +338,29 @@ class _Checker:
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {value!r} ({_yaml_type(value)})")
+            raise self.fail(path, f"expected a string, got {_shown(value)} ({_yaml_type(value)})")
         return value
 
-    def integer(self, value: Any, path: str, minimum: int) -> int:
+    def integer(self, value: Any, path: str, minimum: int, maximum: int | None = None, why: str = "") -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {value!r} ({_yaml_type(value)})")
-        if value < minimum:
-            raise self.fail(path, f"must be an integer >= {minimum}, got {value}")
+            raise self.fail(path, f"expected an integer, got {_shown(value)} ({_yaml_type(value)})")
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise self.fail(path, f"must be an integer {bounds}{why}, got {_shown(value)}")
         return value
 
-    def number(self, value: Any, path: str, positive: bool) -> float:
+    def number(self, value: Any, path: str, positive: bool, maximum: float | None = None) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {value!r} ({_yaml_type(value)})")
-        if positive and not value > 0:
-            raise self.fail(path, f"must be a number > 0, got {value}")
-        return float(value)
+            raise self.fail(path, f"expected a number, got {_shown(value)} ({_yaml_type(value)})")
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.inf
+        if not math.isfinite(number) or (positive and not number > 0) or (maximum is not None and number > maximum):
+            bounds = "a finite number" + (" > 0" if positive else "") + (f" and <= {maximum:g}" if maximum else "")
+            raise self.fail(path, f"must be {bounds}, got {_shown(value)}")
+        return number
 
     def choice(self, value: Any, valid: tuple[str, ...], path: str) -> str:
-        if value not in valid:
-            raise self.fail(path, f"must be one of {', '.join(valid)}, got {value!r}")
+        if not isinstance(value, str) or value not in valid:
+            raise self.fail(path, f"must be one of {', '.join(valid)}, got {_shown(value)}")
         return value
 
     def component(self, spec: Any, kind: str, path: str, *, fixed: dict[str, Any] | None = None,
@@ -369,7 +381,7 @@ class _Checker:
             raise self.fail(name_path, f"missing; {kind}: {self.choices(kind)}")
         name = spec["name"]
         if not isinstance(name, str):
-            raise self.fail(name_path, f"expected a name, got {name!r} ({_yaml_type(name)}); "
+            raise self.fail(name_path, f"expected a name, got {_shown(name)} ({_yaml_type(name)}); "
                                        f"{kind}: {self.choices(kind)}")
         try:
             factory = self.registry.get(kind, name)
@@ -456,6 +468,24 @@ def _yaml_type(value: Any) -> str:
     return type(value).__name__
 
 
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlong = 60, 60, 40
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: its repr, cut short (a YAML value or a command-line number can be large)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return _short.repr(value)
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``RuntimeError: message`` (the type alone when the message is empty; NumPy's allocation failure
+    as MemoryError: its message says how much memory was asked for)."""
+    name = "MemoryError" if isinstance(exc, MemoryError) else type(exc).__name__
+    return f"{name}: {exc}" if str(exc) else name
+
+
 def _did_you_mean(name: str, choices) -> str:
     close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -471,8 +501,14 @@ def data_component(name: str, args: dict, batch_size: int, path: str = "data") -
 
 # -- building ------------------------------------------------------------------------------------
 def build_data(config: Config):
-    """The data layer the config describes."""
-    return config.data.build()
+    """The data layer the config describes; a batch larger than its training set is refused."""
+    data_layer = config.data.build()
+    size = getattr(data_layer, "train_size", None)
+    if isinstance(size, int) and not isinstance(size, bool) and config.batch_size > size:
+        raise ConfigError(f"{config.source}: training.batch_size: {config.batch_size} is larger than the "
+                          f"training set of {config.data.name} ({size} samples), so every batch would repeat "
+                          f"samples; use at most {size}")
+    return data_layer
 
 
 def build_network(config: Config):
@@ -497,6 +533,9 @@ def build_network(config: Config):
         except (TypeError, ValueError) as exc:
             message = f"{config.source}: {component.path}: cannot add {component.name}: {exc}"
             raise ConfigError(message) from exc
+        except Exception as exc:  # e.g. a third-party layer's initialize() failing
+            raise ConfigError(f"{config.source}: {component.path} ({type(layer).__name__}): "
+                              f"{_exception_text(exc)}") from exc
     return net
 
 

@@ -32,14 +32,19 @@ def get_default_dtype() -> np.dtype:
 def as_float_array(tensor, owner: str = "layer") -> np.ndarray:
     """Return ``tensor`` as a floating array; integers and booleans become the default dtype.
 
-    Floating inputs keep their dtype (a float32 network stays float32). None,
+    Floating inputs keep their dtype (a float32 network stays float32); ``np.matrix``
+    and other ndarray subclasses become plain ndarrays (same data). None, masked arrays that mask entries,
     ragged nested lists and object, string and complex arrays are refused with a
     :class:`ShapeError` naming ``owner``.
     """
     if tensor is None:
         raise ShapeError(f"{owner}: expected a real numeric array, got None")
+    if isinstance(tensor, np.ma.MaskedArray) and np.ma.is_masked(tensor):
+        raise ShapeError(f"{owner}: got a masked array with masked entries, which would be used as numbers; "
+                         f"fill them first, e.g. array.filled(0)")
     if isinstance(tensor, np.ndarray):
-        array = tensor
+        # a subclass (np.matrix: * is a matrix product, reductions stay 2-D) as a plain ndarray view
+        array = tensor if type(tensor) is np.ndarray else tensor.view(np.ndarray)
     else:
         try:
             array = np.asarray(tensor)

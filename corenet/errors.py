@@ -15,6 +15,11 @@ class NonFiniteError(ShapeError):
     """An array held NaN or inf while ``corenet.set_checks(nan=True)`` asks for finite values."""
 
 
+class NetworkError(CorenetError, ValueError):
+    """A network is put together in a way that would train to wrong results (e.g. no SoftMax before
+    CrossEntropyLoss)."""
+
+
 class DivergenceError(CorenetError, FloatingPointError):
     """Training stopped because the loss became NaN or infinite."""
 

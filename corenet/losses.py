@@ -22,6 +22,9 @@ class CrossEntropyLoss:
     be probabilities: negative ones (a missing SoftMax) are refused.
     """
 
+    #: NeuralNetwork refuses to train it after a last layer that does not output probabilities
+    expects_probabilities = True
+
     def __init__(self) -> None:
         self.testing_phase = False
         self.trainable = False

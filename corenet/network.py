@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from corenet.base import Phase, brief, require_instance
-from corenet.errors import CheckpointError, CorenetError, DivergenceError, ShapeError
+from corenet.errors import CheckpointError, CorenetError, DivergenceError, NetworkError, ShapeError
 
 
 class NeuralNetwork:
@@ -88,6 +88,9 @@ class NeuralNetwork:
                 tensor = layer.forward(tensor)
             except ShapeError as exc:
                 raise _prefixed(exc, f"layer {index} ({type(layer).__name__})", index) from exc
+            except Exception as exc:  # a layer's own failure keeps its type; callers learn where it was
+                _mark_layer(exc, index, layer, "forward")
+                raise
         return tensor
 
     def regularization_loss(self) -> float:
@@ -160,6 +163,9 @@ class NeuralNetwork:
                     error = layer.backward(error)
             except ShapeError as exc:
                 raise _prefixed(exc, f"layer {index} ({type(layer).__name__})", index) from exc
+            except Exception as exc:
+                _mark_layer(exc, index, layer, "backward")
+                raise
 
     def train(self, iterations: int, callback=None) -> None:
         """Run ``iterations`` forward/backward steps in the training phase.
@@ -167,6 +173,8 @@ class NeuralNetwork:
         ``callback(iteration, loss)``, if given, is called after each step (progress bars).
         Everything the first step needs is checked before it; a NaN/inf loss stops
         training with a :class:`DivergenceError` before that iteration's update.
+        CrossEntropyLoss after a last layer that does not output probabilities (see
+        :func:`check_probabilities`) is refused before the first update.
         """
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
@@ -179,6 +187,8 @@ class NeuralNetwork:
         total = int(iterations)
         for iteration in range(total):
             loss = self.forward()
+            if iteration == 0 and self.last_step is not None:
+                check_probabilities(self.layers, self.loss_layer, self.last_step.prediction)
             if not np.isfinite(loss):
                 raise DivergenceError(
                     f"training stopped at iteration {iteration + 1} of {total}: the loss became {loss} "
@@ -310,6 +320,57 @@ def _without_input_gradient(layer):
             layer.needs_input_gradient = True
         else:
             del layer.needs_input_gradient
+
+
+def _mark_layer(exc: Exception, index: int, layer, where: str) -> None:
+    """Record on ``exc`` the network layer it came from (``layer_index``, ``layer_class``; the innermost
+    network wins) and add a traceback note, so callers such as configs can name the layer."""
+    if getattr(exc, "layer_index", None) is not None:
+        return
+    try:
+        exc.layer_index, exc.layer_class = index, type(layer).__name__
+    except AttributeError:  # an exception type without a __dict__
+        return
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(f"(in {where} of network layer {index}, {type(layer).__name__})")
+
+
+def _outputs_probabilities(layer) -> bool:
+    """Whether ``layer`` says it outputs probabilities: a class named SoftMax (any capitalisation, a
+    learner's own too) or an ``outputs_probabilities = True`` attribute."""
+    return type(layer).__name__.lower() == "softmax" or getattr(layer, "outputs_probabilities", False) is True
+
+
+def check_probabilities(layers: list, loss_layer, prediction) -> None:
+    """Refuse a CrossEntropyLoss fed with something other than probabilities (a forgotten SoftMax).
+
+    The loss (a class named CrossEntropyLoss, or one with ``expects_probabilities = True``)
+    takes SoftMax's output. The last layer passes by name (see :func:`_outputs_probabilities`)
+    or by behaviour: ``prediction``, its output for the first batch, has non-negative rows
+    summing to 1. Anything else (a ReLU or FullyConnected last) would train to wrong
+    results without an error, so a :class:`NetworkError` says to end with SoftMax.
+    """
+    expects = type(loss_layer).__name__ == "CrossEntropyLoss" or getattr(loss_layer, "expects_probabilities",
+                                                                         False) is True
+    if not expects or not layers or _outputs_probabilities(layers[-1]):
+        return
+    rows = np.asarray(prediction)
+    if rows.ndim == 2 and rows.size and rows.dtype.kind == "f":
+        sums = rows.sum(axis=1)
+        if rows.min() >= 0 and np.allclose(sums, 1.0, rtol=0, atol=1e-3):
+            return
+        found = f"its rows sum to {sums.min():.4g} .. {sums.max():.4g}"
+    else:
+        found = f"it outputs shape {rows.shape}"
+    index, last = len(layers) - 1, type(layers[-1]).__name__
+    error = NetworkError(
+        f"layer {index} ({last}): {type(loss_layer).__name__} takes probabilities (each row >= 0, summing to "
+        f"1), but the last layer is {last} and {found}; end the network with a SoftMax layer so the loss "
+        f"and its gradient are right"
+    )
+    error.layer_index, error.layer_message = index, error.args[0].split(": ", 1)[1]
+    raise error
 
 
 def _prefixed(exc: ShapeError, where: str, layer_index: int | None = None) -> ShapeError:

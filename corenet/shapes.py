@@ -103,12 +103,28 @@ def check_error(layer: object, error_tensor, expected_shape: tuple[int, ...] | N
     return array
 
 
+#: sizes, counts and strides are below this (no array could hold more)
+INT_BOUND = 2**63
+
+
+def shown(value) -> str:
+    """``repr(value)`` for a message; an integer too long to print whole (Python refuses ints of more
+    than 4,300 digits) is described by its length."""
+    try:
+        return repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+        raise
+
+
 def positive_int(name: str, value, owner: str | None = None) -> int:
-    """``value`` as an int >= 1; bools, non-integers and values < 1 raise a ValueError naming
-    the argument (prefixed by ``owner``, e.g. the layer's class name, when given)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """``value`` as an int in [1, 2**63); bools, non-integers and values out of range raise a ValueError
+    naming the argument (prefixed by ``owner``, e.g. the layer's class name, when given)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value < INT_BOUND:
         prefix = f"{owner}: " if owner else ""
-        raise ValueError(f"{prefix}{name} must be a positive integer, got {value!r}")
+        below = " below 2**63" if isinstance(value, (int, np.integer)) and value >= INT_BOUND else ""
+        raise ValueError(f"{prefix}{name} must be a positive integer{below}, got {shown(value)}")
     return int(value)
 
 
@@ -143,7 +159,7 @@ def real_number(name: str, value, owner: str | None = None, *, low: float | None
     if not fits:
         prefix = f"{owner}: " if owner else ""
         raise ValueError(f"{prefix}{name} must be {_number_range(low, high, low_inclusive, high_inclusive)}, "
-                         f"got {value!r}")
+                         f"got {shown(value)}")
     return number
 
 
@@ -174,8 +190,16 @@ def positive_ints(name: str, value, count: int, owner: str | None = None, *, con
     if (not isinstance(entries, (list, tuple, np.ndarray)) or getattr(entries, "ndim", 1) != 1
             or len(entries) not in (1, count)):
         allowed = "1 entry" if count == 1 else f"1 or {count} entries"
-        raise ValueError(f"{prefix}{name} must be an int or a list/tuple of {allowed}{context}, got {value!r}")
-    if any(isinstance(entry, bool) or not isinstance(entry, (int, np.integer)) or entry < 1 for entry in entries):
-        raise ValueError(f"{prefix}{name} entries must be positive integers, got {value!r}")
+        raise ValueError(f"{prefix}{name} must be an int or a list/tuple of {allowed}{context}, got "
+                         f"{shown(value)}")
+    if any(isinstance(entry, bool) or not isinstance(entry, (int, np.integer)) or not 1 <= entry < INT_BOUND
+           for entry in entries):
+        try:
+            text = repr(value)
+        except ValueError:  # an entry too long to print
+            text = "(" + ", ".join(shown(entry) for entry in entries) + ")"
+        below = " below 2**63" if any(isinstance(entry, (int, np.integer)) and entry >= INT_BOUND
+                                      for entry in entries) else ""
+        raise ValueError(f"{prefix}{name} entries must be positive integers{below}, got {text}")
     ints = tuple(int(entry) for entry in entries)
     return ints * count if len(ints) == 1 else ints

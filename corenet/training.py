@@ -16,7 +16,7 @@ import numpy as np
 
 from corenet.config import Config, ConfigError, build_data, build_network, iterations_for
 from corenet.epochs import EpochLoop, iterations_per_epoch
-from corenet.errors import ShapeError
+from corenet.errors import DivergenceError, ShapeError
 from corenet.evaluation import Evaluation
 from corenet.history import EpochRecord, History
 
@@ -207,21 +207,34 @@ def _check_writable(path: Path, force: bool = False) -> None:
 
 
 def _train(loop: EpochLoop, run: TrainingRun, config: Config) -> None:
+    """Run the loop; a layer's failure (any exception, a third-party layer's too) becomes a ConfigError
+    naming its config key and class, e.g. ``network.layers[3] (MyLayer): RuntimeError: ...``."""
     try:
         loop.run(run.iterations)
-    except ShapeError as exc:
-        raise ConfigError(f"{config.source}: {_locate(exc, config)}") from exc
-    except ValueError as exc:  # e.g. the loss refusing raw scores: a config without SoftMax
-        raise ConfigError(f"{config.source}: {exc}") from exc
+    except DivergenceError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, ShapeError) or getattr(exc, "layer_index", None) is not None:
+            raise ConfigError(f"{config.source}: {_locate(exc, config)}") from exc
+        if isinstance(exc, ValueError):  # e.g. the loss refusing raw scores: a config without SoftMax
+            raise ConfigError(f"{config.source}: {exc}") from exc
+        raise
 
 
-def _locate(exc: ShapeError, config: Config) -> str:
-    """Name the config key of the layer a network's error came from (``exc.layer_index``)."""
+def _locate(exc: Exception, config: Config) -> str:
+    """Name the config key and class of the layer a network's error came from (``exc.layer_index``)."""
     index = getattr(exc, "layer_index", None)
     if index is None:
         return str(exc)
-    if config.model is not None:
-        return f"network.model {config.model.name}, {exc}"
+    layer_class = getattr(exc, "layer_class", None)
+    if layer_class is None:  # corenet's own errors say which layer
+        if config.model is not None:
+            return f"network.model {config.model.name}, {exc}"
+        what = getattr(exc, "layer_message", str(exc))
+    else:  # a layer's own exception: its type tells what went wrong
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if config.model is not None:
+            return f"network.model {config.model.name}, layer {index} ({layer_class}): {what}"
     layer = config.layers[index] if index < len(config.layers) else None
-    name = layer.name if layer is not None else "?"
-    return f"network.layers[{index}] ({name}): {exc.layer_message}"
+    name = layer_class or (layer.label if layer is not None else "?")
+    return f"network.layers[{index}] ({name}): {what}"

@@ -12,16 +12,18 @@
 
 Markers, HTML comments on the lines right before a block (invisible on the site):
 
-- ``<!-- not-run: REASON -->``: the block is skipped; the reason is required.
-- ``<!-- file: NAME -->``: the block is a file: it is written to NAME in the page's folder
-  (any language), for the blocks after it to use ("save this as my_relu.py");
-  ``<!-- append: NAME -->`` adds the block to the end of that file (a file shown in parts).
+- ``<!-- not-run: REASON -->``: the block is skipped; the reason is required. Commands that
+  install or uninstall into the tested environment (pip, corenet install) must be not-run.
+- A block whose fence names a file, ```` ```python title="my_relu.py" ````, is that file: it
+  is written to the page's folder instead of being run (any language: configs too), so later
+  blocks can use it, as a reader who saves it would. ``<!-- append: NAME -->`` adds the block
+  to the end of NAME instead (a file shown in parts).
 - ``<!-- needs: torch onnxruntime -->``: the block runs only where these modules import
   (``mnist``: where MNIST files are in the data folder); elsewhere it is skipped.
 - ``<!-- exit: 2 -->``: every command of the console block must exit with this status (an
   error example that stays true).
 
-Blocks in any other language (yaml, json, text, toml) without ``file:`` are examples, not programs.
+Blocks in any other language (yaml, json, text, toml) without a title are examples, not programs.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
+#: ```python title="my_relu.py": the block is that file (the site shows the name above it)
+TITLE = re.compile(r'title="([\w./-]+)"')
 MARKER = re.compile(r"^<!--\s*([a-z-]+):\s*(.*?)\s*-->\s*$")
-MARKERS = ("not-run", "file", "append", "needs", "exit")
+MARKERS = ("not-run", "append", "needs", "exit")
+#: commands that change the Python environment the docs are tested in: such a block must be not-run
+ENVIRONMENT_CHANGES = re.compile(r"\b(pip|corenet)\s+(-\S+\s+)*(install|uninstall)\b")
 RUNNABLE = ("python", "console")
 #: MNIST's t10k files as the test suite finds them: beside the repository, or where CORENET_TEST_MNIST says
 MNIST_FILES = Path(os.environ.get("CORENET_TEST_MNIST") or REPO.parent / "shared" / "data" / "mnist")
@@ -83,6 +89,8 @@ class Block:
     language: str
     code: str
     markers: dict[str, str] = field(default_factory=dict)
+    #: the file the block is (its fence's title="..."), or None
+    filename: str | None = None
 
     @property
     def skip_reason(self) -> str | None:
@@ -107,7 +115,9 @@ def blocks(page: Path) -> list[Block]:
             if not value:
                 raise ValueError(f"{where}: the marker {key} needs a value (not-run: a reason)")
             markers[key] = value
-        found.append(Block(page, line, match.group(1).lower(), match.group(2), markers))
+        title = TITLE.search(match.group(2))
+        found.append(Block(page, line, match.group(1).lower(), match.group(3), markers,
+                           title.group(1) if title else None))
     return found
 
 
@@ -216,6 +226,9 @@ class ShellSession:
     def run(self, block: Block) -> None:
         expected = int(block.markers.get("exit", "0"))
         for command in (line[2:] for line in block.code.splitlines() if line.startswith("$ ")):
+            if ENVIRONMENT_CHANGES.search(command):
+                pytest.fail(f"{_page_id(block.page)} line {block.line}: `{command}` would change the environment "
+                            f"the tests run in; mark the block <!-- not-run: REASON -->")
             start = self.log.stat().st_size
             self.process.stdin.write(f"{{ {command}\n}} < /dev/null\nprintf '%s\\n' \"$?\" >&{self.write}\n")
             self.process.stdin.flush()
@@ -254,10 +267,10 @@ def run_page(page: Path, folder: Path) -> list[str]:
                 if block.language in RUNNABLE:
                     skipped.append(f"line {block.line}: {block.skip_reason}")
                 continue
-            if "file" in block.markers or "append" in block.markers:
-                target = folder / block.markers.get("file", block.markers.get("append"))
+            if block.filename is not None or "append" in block.markers:
+                target = folder / block.markers.get("append", block.filename)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "w" if "file" in block.markers else "a", encoding="utf-8") as stream:
+                with open(target, "a" if "append" in block.markers else "w", encoding="utf-8") as stream:
                     stream.write(block.code)
                 continue
             if block.language not in RUNNABLE:
@@ -296,11 +309,11 @@ def test_markers_are_known_and_give_reasons():
 
 def test_markers_are_read(tmp_path: Path):
     page = tmp_path / "page.md"
-    page.write_text("# T\n\n<!-- not-run: slow -->\n```console\n$ false\n```\n\n<!-- file: a.txt -->\n"
-                    "<!-- needs: json -->\n```text\nhello\n```\n")
+    page.write_text('# T\n\n<!-- not-run: slow -->\n```console\n$ false\n```\n\n<!-- append: a/b.txt -->\n'
+                    '<!-- needs: json -->\n```text title="a/b.txt"\nhello\n```\n')
     first, second = blocks(page)
     assert first.skip_reason == "slow" and first.line == 4
-    assert second.markers == {"file": "a.txt", "needs": "json"}
+    assert second.markers == {"append": "a/b.txt", "needs": "json"} and second.filename == "a/b.txt"
     page.write_text("# T\n\n<!-- not-run: -->\n```python\npass\n```\n")
     with pytest.raises(ValueError, match="needs a value"):
         blocks(page)
@@ -313,7 +326,7 @@ def _timed(page: Path, folder: Path) -> float:
 
 
 def _runnable(page: Path) -> list[Block]:
-    return [b for b in blocks(page) if b.language in RUNNABLE or {"file", "append"} & set(b.markers)]
+    return [b for b in blocks(page) if b.language in RUNNABLE or b.filename or "append" in b.markers]
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from corenet.errors import (
     CheckpointError,
     CorenetError,
     DivergenceError,
+    NetworkError,
     NonFiniteError,
     RegistryError,
     ShapeError,
@@ -322,6 +323,87 @@ def plugin_fault(name: str) -> Callable[[], str]:
     return run
 
 
+# -- configs, files and resources ---------------------------------------------------------------
+IRIS_CONFIG = """\
+data: {name: iris}
+network:
+  optimizer: {name: Sgd, args: {learning_rate: 0.01}}
+  layers:
+    - {name: FullyConnected, args: {input_size: 4, output_size: 3}}
+    - SoftMax
+training: {iterations: 2, batch_size: 10}
+"""
+
+
+def run_config(text: str = IRIS_CONFIG, overrides: dict | None = None, replace: tuple[str, str] = ("", "")):
+    """Write ``config.yaml`` (``IRIS_CONFIG`` with ``replace`` applied) in the working folder, load it with
+    ``overrides`` and train it as ``corenet train`` does (no checkpoint)."""
+    from corenet.config import load_config
+    from corenet.training import train as train_config
+
+    Path("config.yaml").write_text(text.replace(*replace))
+    return train_config(load_config("config.yaml", overrides))
+
+
+def billion_laughs() -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def memory_of(gigabytes: int):
+    """Pretend the machine has ``gigabytes`` GiB of memory (the messages name it)."""
+    from corenet import resources
+
+    with mock.patch.object(resources, "physical_memory", return_value=gigabytes << 30):
+        yield
+
+
+def on_a_16_gib_machine(function: Callable[[], object]) -> Callable[[], object]:
+    def run():
+        with memory_of(16):
+            return function()
+
+    return run
+
+
+class Exploding(corenet.BaseLayer):
+    """A third-party layer with a bug: its forward raises."""
+
+    def forward(self, input_tensor):
+        raise RuntimeError("index 7 is out of bounds")
+
+    def backward(self, error_tensor):
+        return error_tensor
+
+
+def config_with_exploding_layer():
+    with mock.patch.dict(plugins.get_registry().layers, {"Exploding": Exploding}):
+        return run_config(replace=("    - SoftMax\n", "    - Exploding\n    - SoftMax\n"))
+
+
+def config_fifo():
+    os.mkfifo("config.yaml")
+    from corenet.config import load_config
+
+    return load_config("config.yaml")
+
+
+def gzip_bomb():
+    import struct
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [compressor.compress(b"\0\0\x08\x01" + struct.pack(">I", 10))]
+    parts += [compressor.compress(bytes(1 << 20)) for _ in range(64)] + [compressor.flush()]
+    Path("t10k-labels-idx1-ubyte.gz").write_bytes(b"".join(parts))
+    from corenet.data.mnist import read_idx
+
+    return read_idx("t10k-labels-idx1-ubyte.gz")
+
+
 # -- the table ---------------------------------------------------------------------------------
 def _cases() -> list[Case]:
     from corenet_batchnorm.batchnorm import BatchNormalization
@@ -329,8 +411,10 @@ def _cases() -> list[Case]:
     from corenet_recurrent.rnn import RNN
     from corenet_reg_l1l2.constraints import L2_Regularizer
 
+    from corenet.config import ConfigError
     from corenet.data.iris import IrisData
-    from corenet.data.mnist import MNISTData
+    from corenet.data.mnist import IDXError, MNISTData, read_idx
+    from corenet.resources import ResourceError
 
     x24, x_img = np.zeros((2, 4)), np.zeros((2, 1, 2, 2))
     nan_row = np.array([[1.0, np.nan, 2.0, 3.0]])
@@ -578,6 +662,55 @@ def _cases() -> list[Case]:
         c("iris-batch", "data", "`IrisData(0)`", lambda: IrisData(0), ValueError, ("batch_size", "0")),
         c("mnist-path", "data", "`MNISTData(10, 'nope')` (no such folder)", lambda: MNISTData(10, "nope"),
           FileNotFoundError, ("nope",)),
+        c("idx-gzip-bomb", "data", "a 64 MiB gzip bomb behind a 10-label IDX header",
+          in_temporary_folder(gzip_bomb), IDXError, ("IDX size mismatch", "18 bytes", "without inflating")),
+        c("idx-device", "data", "`read_idx('/dev/zero')`", lambda: read_idx("/dev/zero"), IDXError,
+          ("/dev/zero", "character device", "only regular files")),
+        # configs and the command line
+        c("config-laughs", "config", "a 1 KB config of aliases of aliases (\"billion laughs\")",
+          in_temporary_folder(lambda: run_config(billion_laughs())), ConfigError,
+          ("config.yaml: line 6: f:", "more than 100000 values")),
+        c("config-deep", "config", "a config nesting 5,000 lists (`data: [[[[...`)",
+          in_temporary_folder(lambda: run_config("data: " + "[" * 5000 + "]" * 5000)), ConfigError,
+          ("config.yaml: line 1: data[0][0]", "nested more than 32 levels deep")),
+        c("config-long-integer", "config", "`iterations:` followed by 5,000 digits",
+          in_temporary_folder(lambda: run_config(replace=("iterations: 2", "iterations: " + "9" * 5000))),
+          ConfigError, ("config.yaml: line 7: training.iterations", "5000 digits")),
+        c("config-duplicate-key", "config", "a key given twice (`layers:` twice under `network:`)",
+          in_temporary_folder(lambda: run_config(replace=("training:", "  layers: [ReLU]\ntraining:"))),
+          ConfigError, ("network: duplicate key 'layers'", "line 4", "line 7")),
+        c("config-fifo", "config", "a FIFO (named pipe) given as the config", in_temporary_folder(config_fifo),
+          ConfigError, ("config.yaml", "FIFO", "not a config file")),
+        c("config-seed", "config", "`corenet train --seed 4294967296` (NumPy seeds are 32-bit)",
+          in_temporary_folder(lambda: run_config(overrides={"seed": 2**32})), ConfigError,
+          ("config.yaml: seed", "[0, 4294967295]")),
+        c("config-epochs-inf", "config", "`corenet train --epochs inf`",
+          in_temporary_folder(lambda: run_config(overrides={"training.epochs": float("inf"),
+                                                            "training.iterations": None})),
+          ConfigError, ("training.epochs", "finite", "inf")),
+        c("config-batch-size", "config", "`training.batch_size: 100` for the 99 training samples of iris",
+          in_temporary_folder(lambda: run_config(overrides={"training.batch_size": 100})), ConfigError,
+          ("training.batch_size", "99 samples")),
+        c("config-output-size", "config", "`output_size: 1000000000000` in a config (on a 16 GiB machine)",
+          in_temporary_folder(on_a_16_gib_machine(lambda: run_config(
+              replace=("output_size: 3", "output_size: 1000000000000")))),
+          ConfigError, ("network.layers[0].args.output_size", "would take 36.4 TiB", "16.0 GiB")),
+        c("config-relu-last", "config", "a config whose last layer is ReLU (SoftMax forgotten)",
+          in_temporary_folder(lambda: run_config(replace=("    - SoftMax\n", "    - ReLU\n"))), ConfigError,
+          ("network.layers[1] (ReLU)", "CrossEntropyLoss takes probabilities", "SoftMax")),
+        c("config-layer-raises", "config", "a third-party layer whose forward raises, in a config run",
+          in_temporary_folder(config_with_exploding_layer), ConfigError,
+          ("network.layers[1] (Exploding): RuntimeError: index 7 is out of bounds",)),
+        # resources and silent mistakes in the Python API
+        c("fc-memory", "construction", "`FullyConnected(784, 10**12)` (on a 16 GiB machine)",
+          on_a_16_gib_machine(lambda: FullyConnected(784, 10**12)), ResourceError,
+          ("output_size", "785 x 1000000000000 weights", "would take 5.6 PiB")),
+        c("relu-before-loss", "network", "`CrossEntropyLoss` after a last `ReLU` layer (SoftMax forgotten)",
+          lambda: train(net_with(layers=small_net().layers[:3] + [ReLU()])), NetworkError,
+          ("layer 3 (ReLU)", "takes probabilities", "end the network with a SoftMax layer")),
+        c("masked-array", "forward", "a masked array with masked entries into `ReLU`",
+          lambda: ReLU().forward(np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]])), ShapeError,
+          ("masked array", "filled(0)")),
     ]
 
 
@@ -598,7 +731,8 @@ def run_case(case: Case) -> tuple[Exception | None, str]:
 def _clean(message: str) -> str:
     message = re.sub(r" at 0x[0-9a-fA-F]+", "", message)
     message = message.replace(tempfile.gettempdir(), "$TMP")
-    return " ".join(message.split()).replace("|", "\\|")
+    # "|" would end the table cell; "[" would start a Markdown link ("data[0][0]" reads as a reference)
+    return " ".join(message.split()).replace("|", "\\|").replace("[", "\\[")
 
 
 def render_table() -> str:

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from pathlib import Path
 
 import typer
 
+#: set (to "1") by ``corenet --debug``: errors show their full traceback, subprocesses see it too
+DEBUG_ENV = "CORENET_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether ``corenet --debug`` (or CORENET_DEBUG=1) asks for tracebacks."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` (with --debug: the traceback of the exception being handled, its causes
+    included, instead) and return the Exit to raise."""
+    if debugging() and sys.exc_info()[1] is not None:
+        traceback.print_exc()
+    else:
+        typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def unexpected(exc: BaseException) -> typer.Exit:
+    """:func:`fail` for an exception nobody anticipated (a plugin's class failing in its own way)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    index = getattr(exc, "layer_index", None)  # set by NeuralNetwork for a layer's own exception
+    if index is not None:
+        text = f"layer {index} ({getattr(exc, 'layer_class', '?')}): {text}"
+    return fail(f"{text} (run `corenet --debug ...` to see the traceback)", 1)
 
 
 def train_overrides(seed, iterations, epochs, batch_size) -> dict:

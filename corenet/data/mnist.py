@@ -5,7 +5,6 @@ Nothing is read at import time; files are read when an ``MNISTData`` is built.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import struct
@@ -17,11 +16,14 @@ import numpy as np
 from corenet.data.base import ArrayData, check_batch_size, one_hot
 from corenet.dtype import get_default_dtype
 from corenet.errors import CorenetError
+from corenet.files import read_regular_file
 from corenet.shapes import boolean
 
 #: IDX type code -> big-endian NumPy dtype
 IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 GZIP_MAGIC = b"\x1f\x8b"
+#: largest IDX file read, and largest payload a header may declare (MNIST's train images take 47 MB)
+MAX_IDX_BYTES = 1 << 30
 
 #: part -> (images file, labels file), each also accepted with a ``.gz`` suffix
 MNIST_FILES: dict[str, tuple[str, str]] = {
@@ -34,16 +36,80 @@ class IDXError(CorenetError, ValueError):
     """A file is not a valid IDX file, or an images/labels pair does not match."""
 
 
+class _Inflater:
+    """Gunzip a byte string piece by piece, never inflating more than asked for (gzip members in a row
+    are one stream, as gzip.decompress reads them)."""
+
+    def __init__(self, data: bytes, path: Path) -> None:
+        self.path = path
+        self.stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.pending = data
+
+    def read(self, count: int) -> bytes:
+        """Up to ``count`` more bytes; fewer only where the gzip stream ends."""
+        out = bytearray()
+        try:
+            while len(out) < count:
+                if self.stream.eof:
+                    rest = self.stream.unused_data
+                    if rest[:2] != GZIP_MAGIC:
+                        if rest.strip(b"\0"):
+                            raise IDXError(f"{self.path}: {len(rest)} bytes that are not gzip follow the gzip stream")
+                        break
+                    self.stream, self.pending = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
+                if not self.pending:
+                    raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated "
+                                   f"(it ends early)")
+                out += self.stream.decompress(self.pending, count - len(out))
+                self.pending = self.stream.unconsumed_tail
+        except zlib.error as exc:
+            raise IDXError(f"{self.path}: starts like gzip but the gzip stream is corrupt or truncated "
+                           f"({exc})") from None
+        return bytes(out)
+
+
+def _inflate(data: bytes, path: Path) -> bytes:
+    """Gunzip ``data``, bounded by the size the IDX header inside declares.
+
+    The header (4 bytes, then 4 per dimension) is inflated first and the payload it
+    declares checked against :data:`MAX_IDX_BYTES`; then exactly that payload is
+    inflated, and one more byte means the file is not what its header says: a gzip
+    bomb costs no more memory than the data it claims to hold. A malformed header is
+    returned as it is, for :func:`read_idx` to describe.
+    """
+    inflater = _Inflater(data, path)
+    header = inflater.read(4)
+    if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in IDX_DTYPES or header[3] == 0:
+        return header
+    header += inflater.read(4 * header[3])
+    if len(header) < 4 + 4 * header[3]:
+        return header
+    total = _declared_size(header, path)
+    data = header + inflater.read(total - len(header))
+    if len(data) == total and inflater.read(1):
+        raise IDXError(f"{path}: IDX size mismatch: the gzip stream inflates to more than the {total} bytes its "
+                       f"header declares (refused without inflating the rest)")
+    return data
+
+
+def _declared_size(header: bytes, path: Path) -> int:
+    """Header plus payload bytes an IDX ``header`` declares (refused above :data:`MAX_IDX_BYTES`)."""
+    ndim = header[3]
+    shape = struct.unpack(f">{ndim}I", header[4:4 + 4 * ndim])
+    size = math.prod(shape) * np.dtype(IDX_DTYPES[header[2]]).itemsize
+    if size > MAX_IDX_BYTES:
+        raise IDXError(f"{path}: the IDX header declares shape {shape} of {np.dtype(IDX_DTYPES[header[2]]).name}, "
+                       f"{size} bytes, more than the {MAX_IDX_BYTES} an IDX file may hold here")
+    return len(header) + size
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped if they start with the gzip magic number (whatever the suffix)."""
-    raw = path.read_bytes()
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise IDXError(f"{path}: starts like gzip but the gzip stream is corrupt or truncated ({exc})") \
-            from exc
+    """The regular file's bytes (at most :data:`MAX_IDX_BYTES`), gunzipped (bounded) if they start with
+    the gzip magic number, whatever the suffix. FIFOs and devices are refused unread."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such IDX file")
+    raw = read_regular_file(path, limit=MAX_IDX_BYTES, what="MNIST IDX", error=IDXError)
+    return _inflate(raw, path) if raw[:2] == GZIP_MAGIC else raw
 
 
 def read_idx(path) -> np.ndarray:
@@ -89,9 +155,10 @@ def read_idx(path) -> np.ndarray:
 
 
 def find_mnist_file(folder: Path, name: str) -> Path | None:
-    """``folder/name`` or ``folder/name.gz``, whichever exists (plain first), else None."""
+    """``folder/name`` or ``folder/name.gz``, whichever exists (plain first), else None. Whatever exists
+    under the name counts: reading refuses a FIFO or device by name rather than calling it missing."""
     for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     return None
 

@@ -41,6 +41,8 @@ class SoftMax(BaseLayer):
     """
 
     transient = ("_output",)
+    #: rows of probabilities: what CrossEntropyLoss takes (see corenet.network.check_probabilities)
+    outputs_probabilities = True
 
     def __init__(self) -> None:
         super().__init__()

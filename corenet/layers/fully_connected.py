@@ -7,13 +7,15 @@ import numpy as np
 from corenet.base import TrainableLayer
 from corenet.dtype import as_float_array, get_default_dtype
 from corenet.errors import ShapeError
+from corenet.resources import check_parameter_memory
 from corenet.shapes import check_error, check_input, check_size, positive_int
 
 
 class FullyConnected(TrainableLayer):
     """Affine layer. ``weights``: (input_size + 1, output_size), last row the bias.
 
-    forward: (batch, input_size) -> (batch, output_size).
+    forward: (batch, input_size) -> (batch, output_size), computed in the input's floating
+    dtype; the weights keep theirs (an update from a float64 batch leaves float32 weights).
     """
 
     transient = ("_input",)
@@ -22,6 +24,9 @@ class FullyConnected(TrainableLayer):
         super().__init__()
         self.input_size = positive_int("input_size", input_size)
         self.output_size = positive_int("output_size", output_size)
+        larger = "output_size" if self.output_size >= self.input_size else "input_size"
+        check_parameter_memory("FullyConnected", larger, (self.input_size + 1) * self.output_size, get_default_dtype(),
+                               f"{self.input_size + 1} x {self.output_size} weights")
         self.weights = np.random.uniform(0.0, 1.0, (self.input_size + 1, self.output_size)).astype(
             get_default_dtype(), copy=False
         )
@@ -41,7 +46,7 @@ class FullyConnected(TrainableLayer):
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         x = check_input(self, input_tensor, (2,), "(batch, features)", _HINTS)
         check_size(self, x, 1, self.input_size, "input features")
-        weights = self._weights()
+        weights = self._weights().astype(x.dtype, copy=False)  # computes in the input's dtype
         self._input = x
         output = x @ weights[:-1]
         output += weights[-1]  # in place: no second (batch, output_size) array
@@ -50,8 +55,10 @@ class FullyConnected(TrainableLayer):
     def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
         expected = None if self._input is None else (self._input.shape[0], self.output_size)
         error = check_error(self, error_tensor, expected)
-        weights = self._weights()
-        gradient = np.empty((self.input_size + 1, self.output_size), dtype=np.result_type(error, self._input))
+        dtype = self._input.dtype  # the forward's computation dtype; the update keeps the weights' own
+        error = error.astype(dtype, copy=False)
+        weights = self._weights().astype(dtype, copy=False)
+        gradient = np.empty((self.input_size + 1, self.output_size), dtype=dtype)
         np.matmul(self._input.T, error, out=gradient[:-1])
         gradient[-1] = error.sum(axis=0)
         self.gradient_weights = gradient
