@@ -13,7 +13,8 @@
 Markers, HTML comments on the lines right before a block (invisible on the site):
 
 - ``<!-- not-run: REASON -->``: the block is skipped; the reason is required. Commands that
-  install or uninstall into the tested environment (pip, corenet install) must be not-run.
+  install or uninstall into the tested environment (pip, corenet install) must be not-run,
+  unless the block expects them to fail (``exit:`` below).
 - A block whose fence names a file, ```` ```python title="my_relu.py" ````, is that file: it
   is written to the page's folder instead of being run (any language: configs too), so later
   blocks can use it, as a reader who saves it would. ``<!-- append: NAME -->`` adds the block
@@ -226,7 +227,7 @@ class ShellSession:
     def run(self, block: Block) -> None:
         expected = int(block.markers.get("exit", "0"))
         for command in (line[2:] for line in block.code.splitlines() if line.startswith("$ ")):
-            if ENVIRONMENT_CHANGES.search(command):
+            if ENVIRONMENT_CHANGES.search(command) and expected == 0:  # a refused install changes nothing
                 pytest.fail(f"{_page_id(block.page)} line {block.line}: `{command}` would change the environment "
                             f"the tests run in; mark the block <!-- not-run: REASON -->")
             start = self.log.stat().st_size
