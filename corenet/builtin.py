@@ -5,19 +5,20 @@ from __future__ import annotations
 from corenet import initializers, losses, optimizers
 from corenet.hookspecs import REFERENCE_TIER, hookimpl, package_path
 
-#: conformance group -> (test files in corenet/conformance, bonus weight)
+#: conformance group -> (test files in corenet/conformance, bonus weight, the registry names it tests)
 TEST_GROUPS = {
-    "TestFullyConnected": (["test_fully_connected.py"], 0.0),
-    "TestReLU": (["test_relu.py"], 0.0),
-    "TestSoftMax": (["test_softmax.py"], 0.0),
-    "TestCrossEntropyLoss": (["test_cross_entropy.py"], 0.0),
-    "TestOptimizers": (["test_optimizers.py"], 0.0),
-    "TestInitializers": (["test_initializers.py"], 0.0),
-    "TestFlatten": (["test_flatten.py"], 0.0),
-    "TestConv": (["test_conv.py"], 0.0),
-    "TestPooling": (["test_pooling.py"], 0.0),
+    "TestFullyConnected": (["test_fully_connected.py"], 0.0, ("FullyConnected",)),
+    "TestReLU": (["test_relu.py"], 0.0, ("ReLU",)),
+    "TestSoftMax": (["test_softmax.py"], 0.0, ("SoftMax",)),
+    "TestCrossEntropyLoss": (["test_cross_entropy.py"], 0.0, ("CrossEntropyLoss",)),
+    "TestOptimizers": (["test_optimizers.py"], 0.0, ("Sgd", "SgdWithMomentum", "Adam")),
+    "TestInitializers": (["test_initializers.py"], 0.0, ("Constant", "UniformRandom", "Xavier", "He")),
+    "TestFlatten": (["test_flatten.py"], 0.0, ("Flatten",)),
+    "TestConv": (["test_conv.py"], 0.0, ("Conv",)),
+    "TestPooling": (["test_pooling.py"], 0.0, ("Pooling",)),
     # the second file adds phase and regularization checks; it skips when those plugins are absent
-    "TestNeuralNetwork": (["test_neural_network.py", "test_neural_network_plugins.py"], 0.0),
+    "TestNeuralNetwork": (["test_neural_network.py", "test_neural_network_plugins.py"], 0.0,
+                          ("NeuralNetwork", "save", "load")),
 }
 
 
@@ -65,5 +66,5 @@ def corenet_register_datasets(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    for name, (filenames, weight) in TEST_GROUPS.items():
-        register(name, [package_path(__file__, "conformance", f) for f in filenames], weight)
+    for name, (filenames, weight, names) in TEST_GROUPS.items():
+        register(name, [package_path(__file__, "conformance", f) for f in filenames], weight, names=names)

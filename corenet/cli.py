@@ -166,44 +166,6 @@ def uninstall(
     _pip(["uninstall", *(["-y"] if yes else []), *names])
 
 
-@app.command("run-tests", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run_tests(
-    ctx: typer.Context,
-    group: list[str] | None = typer.Option(
-        None, "--group", "-g", help="Conformance group to run (repeatable), e.g. TestRNN. Default: all."
-    ),
-    bonus: bool = typer.Option(False, "--bonus", help="Print a table of groups, pass/fail and their weights."),
-    list_groups: bool = typer.Option(False, "--list", help="List the known groups and exit."),
-) -> None:
-    """Run the conformance tests that corenet and installed plugins ship.
-
-    Arguments after `--` go to pytest, e.g. `corenet run-tests -g TestConv -- -x -q`.
-    """
-    from corenet.plugins import get_registry
-    from corenet.testrun import run_groups
-
-    known = get_registry().test_groups
-    if list_groups:
-        _table("conformance groups", ["group", "distribution", "weight"],
-               [[g.name, g.distribution, f"{g.weight:g}"] for g in sorted(known.values(), key=lambda g: g.name)])
-        return
-    names = list(group or sorted(known))
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        typer.echo(f"unknown test group(s): {', '.join(unknown)}", err=True)
-        typer.echo(f"known groups: {', '.join(sorted(known)) or '(none)'}", err=True)
-        raise typer.Exit(2)
-    code, results = run_groups([known[name] for name in names], list(ctx.args))
-    if bonus:
-        earned = sum(r.group.weight for r in results.values() if r.status == "pass")
-        total = sum(r.group.weight for r in results.values())
-        _table("bonus", ["group", "distribution", "status", "passed", "failed", "skipped", "weight"],
-               [[r.group.name, r.group.distribution, r.status, str(r.passed), str(r.failed), str(r.skipped),
-                 f"{r.group.weight:g}"] for r in results.values()])
-        typer.echo(f"bonus points: {earned:g} / {total:g}")
-    raise typer.Exit(code)
-
-
 def _list_configs() -> None:
     from corenet.config import ConfigError, available_configs, parse_yaml
 
@@ -426,9 +388,11 @@ def bench(
 
 
 def _register_core_commands() -> None:
+    from corenet.commands import check
     from corenet.commands import data as data_command
     from corenet.commands import inspect as inspect_command
 
+    check.register(app)
     inspect_command.register(app)
     data_command.register(app)
 

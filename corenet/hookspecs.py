@@ -76,9 +76,11 @@ def corenet_register_datasets(register):
 
 @hookspec
 def corenet_register_test_groups(register):
-    """Register conformance test groups: ``register(name, paths, weight=0.0)``.
+    """Register conformance test groups: ``register(name, paths, weight=0.0, names=())``.
 
-    ``paths`` are test files (or pytest node ids) the plugin ships inside its package.
+    ``paths`` are test files (or pytest node ids) the plugin ships inside its package;
+    ``names`` the registry names the group tests (``corenet check --as NAME`` runs the
+    groups that test NAME); by default a group ``TestX`` tests ``X``.
     """
 
 

@@ -73,12 +73,14 @@ REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class TestGroup:
-    """A named set of conformance tests shipped by a plugin, with its bonus weight."""
+    """A named set of conformance tests shipped by a plugin, with its bonus weight and the registry
+    names it tests (empty: see :func:`corenet.checking.groups.names_of`)."""
 
     name: str
     paths: tuple[str, ...]
     weight: float
     distribution: str
+    names: tuple[str, ...] = ()
 
     __test__ = False  # not a pytest class
 
@@ -278,10 +280,13 @@ class _Staging:
 
         return register
 
-    def register_test_group(self, name: str, paths: Any, weight: float = 0.0) -> None:
+    def register_test_group(self, name: str, paths: Any, weight: float = 0.0, names: Any = ()) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        group = TestGroup(str(name), tuple(str(p) for p in paths), float(weight), self.info.distribution)
+        if isinstance(names, str):
+            names = [names]
+        group = TestGroup(str(name), tuple(str(p) for p in paths), float(weight), self.info.distribution,
+                          tuple(str(n) for n in names))
         self.items.append(("test_groups", group.name, group))
 
     def commit(self) -> None:

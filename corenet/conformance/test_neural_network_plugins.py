@@ -1,7 +1,8 @@
-"""TestNeuralNetwork, plugin part: phases and regularization with the regularization plugins.
+"""TestNeuralNetwork, plugin part: phases and regularization with the regularization plugins' layers.
 
-Each test needs some of corenet-reg-l1l2, corenet-dropout and corenet-batchnorm and
-skips cleanly when they are not installed, so the core group passes without plugins.
+The network under test is ``impl("NeuralNetwork")``; BatchNormalization, Dropout, the
+regularizers, RNN and LSTM are corenet's reference implementations. Each test skips cleanly
+when the plugin it needs is not installed, so the group passes on the core alone.
 """
 
 from __future__ import annotations
@@ -9,33 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import corenet
-from corenet.base import Phase
+from corenet.checking.expect import expect, expect_close
 from corenet.data.iris import IrisData
-from corenet.initializers import Constant, He
-from corenet.layers.activations import ReLU, SoftMax
-from corenet.layers.flatten import Flatten
-from corenet.layers.fully_connected import FullyConnected
-from corenet.losses import CrossEntropyLoss
-from corenet.network import NeuralNetwork
-from corenet.optimizers import Adam, Sgd
 from corenet.testing import calculate_accuracy
 
-
-def plugin_class(module: str, name: str) -> type:
-    return getattr(pytest.importorskip(module), name)
-
-
-def BatchNormalization(channels: int):  # noqa: N802 (reads like the class it builds)
-    return plugin_class("corenet_batchnorm.batchnorm", "BatchNormalization")(channels)
-
-
-def Dropout(probability: float):  # noqa: N802
-    return plugin_class("corenet_dropout.dropout", "Dropout")(probability)
-
-
-def regularizer(kind: str, alpha: float):
-    return plugin_class("corenet_reg_l1l2.constraints", f"{kind}_Regularizer")(alpha)
+pytestmark = pytest.mark.contract
 
 
 class ImageIris:
@@ -43,19 +22,23 @@ class ImageIris:
 
     def __init__(self, batch_size: int) -> None:
         self.data = IrisData(batch_size, random=False)
-        self.last_input = None
 
     def next(self):
         input_tensor, label_tensor = self.data.next()
-        self.last_input = input_tensor[:, :, None]
-        return self.last_input, label_tensor
+        return input_tensor[:, :, None], label_tensor
 
 
-def iris_network(layers, iterations: int, optimizer=None) -> tuple[NeuralNetwork, float]:
+@pytest.fixture
+def NeuralNetwork(impl):
+    return impl("NeuralNetwork")
+
+
+def iris_network(NeuralNetwork, impl, layers, iterations: int):  # noqa: N803
     np.random.seed(0)
-    net = NeuralNetwork(optimizer or Adam(5e-3, 0.9, 0.999), He(), Constant(0.1))
+    net = NeuralNetwork(impl.reference("Adam")(5e-3, 0.9, 0.999), impl.reference("He")(),
+                        impl.reference("Constant")(0.1))
     net.data_layer = IrisData(50)
-    net.loss_layer = CrossEntropyLoss()
+    net.loss_layer = impl.reference("CrossEntropyLoss")()
     for layer in layers:
         net.append_layer(layer)
     net.train(iterations)
@@ -63,67 +46,83 @@ def iris_network(layers, iterations: int, optimizer=None) -> tuple[NeuralNetwork
     return net, calculate_accuracy(net.test(test_input), test_label)
 
 
-class TestNeuralNetworkPlugins:
-    # -- phases --------------------------------------------------------------------------------
-    def test_phase_reaches_batchnorm_and_dropout(self):
-        layers = [BatchNormalization(4), FullyConnected(4, 3), Dropout(0.5), SoftMax()]
-        net, _ = iris_network(layers, 2)
-        assert net.phase is Phase.test and all(layer.testing_phase for layer in net.layers)  # after test()
+def layer_stack(impl, name: str) -> tuple[list, bool]:
+    """The layers (before the SoftMax) that put ``name`` into a 4-feature, 3-class network, and whether the
+    data must be shaped as a 1-D signal."""
+    cls = impl.reference(name)
+    if name == "Conv":
+        return [cls((1,), (4, 1), 3), impl.reference("Flatten")()], True
+    if name == "FullyConnected":
+        return [cls(4, 3)], False
+    return [cls(4, 4, 3)], False
+
+
+def regularized_losses(NeuralNetwork, impl, name: str, kind: str) -> list[float]:  # noqa: N803
+    """The first training loss of the same network without and with a regularizer ``kind`` (alpha 0.08)."""
+    regularizer = impl.reference(f"{kind}_Regularizer")
+    losses = []
+    for regularized in (False, True):
+        optimizer = impl.reference("Sgd")(1e-3)
+        if regularized:
+            optimizer.add_regularizer(regularizer(8e-2))
+        net = NeuralNetwork(optimizer, impl.reference("Constant")(0.5), impl.reference("Constant")(0.1))
+        layers, image_input = layer_stack(impl, name)
+        net.data_layer = ImageIris(100) if image_input else IrisData(100, random=False)
+        net.loss_layer = impl.reference("CrossEntropyLoss")()
+        for layer in (*layers, impl.reference("SoftMax")()):
+            net.append_layer(layer)
         net.train(1)
-        assert net.phase is Phase.train and not any(layer.testing_phase for layer in net.layers)
-        net.phase = Phase.test
-        assert layers[0].testing_phase and layers[2].testing_phase
+        losses.append(float(net.loss[0]))
+    return losses
 
-    def test_iris_with_batchnorm(self):
-        net, accuracy = iris_network(
-            [BatchNormalization(4), FullyConnected(4, 8), ReLU(), FullyConnected(8, 3), SoftMax()], 300)
-        assert accuracy > 0.8, f"Iris test accuracy with BatchNormalization {accuracy:.3f}"
+
+class TestNeuralNetworkPlugins:
+    # -- contract -------------------------------------------------------------------------------
+    def test_phase_reaches_batchnorm_and_dropout(self, NeuralNetwork, impl):
+        batchnorm, dropout = impl.reference("BatchNormalization")(4), impl.reference("Dropout")(0.5)
+        layers = [batchnorm, impl.reference("FullyConnected")(4, 3), dropout, impl.reference("SoftMax")()]
+        net, _ = iris_network(NeuralNetwork, impl, layers, 2)
+        expect(batchnorm.testing_phase and dropout.testing_phase, "after test(), BatchNormalization or Dropout "
+               "is not in the testing phase", "test() sets testing_phase on every layer")
+        net.train(1)
+        expect(not (batchnorm.testing_phase or dropout.testing_phase), "after train(), BatchNormalization or "
+               "Dropout is still in the testing phase")
+
+    def test_iris_with_batchnorm(self, NeuralNetwork, impl):
+        FullyConnected = impl.reference("FullyConnected")  # noqa: N806
+        layers = [impl.reference("BatchNormalization")(4), FullyConnected(4, 8), impl.reference("ReLU")(),
+                  FullyConnected(8, 3), impl.reference("SoftMax")()]
+        net, accuracy = iris_network(NeuralNetwork, impl, layers, 300)
+        expect(accuracy > 0.8, f"Iris test accuracy with BatchNormalization is {accuracy:.1%}, expected > 80%")
         test_input, _ = net.data_layer.get_test_set()
-        np.testing.assert_array_equal(net.test(test_input), net.test(test_input))
+        expect_close(net.test(test_input), net.test(test_input), "two test() predictions of the same input",
+                     "test() must use the testing phase (BatchNormalization's moving averages)", rtol=0, atol=0)
 
-    def test_iris_with_dropout(self):
-        net, accuracy = iris_network(
-            [FullyConnected(4, 16), ReLU(), Dropout(0.7), FullyConnected(16, 3), SoftMax()], 300)
-        assert accuracy > 0.8, f"Iris test accuracy with Dropout {accuracy:.3f}"
+    def test_iris_with_dropout(self, NeuralNetwork, impl):
+        FullyConnected = impl.reference("FullyConnected")  # noqa: N806
+        layers = [FullyConnected(4, 16), impl.reference("ReLU")(), impl.reference("Dropout")(0.7),
+                  FullyConnected(16, 3), impl.reference("SoftMax")()]
+        net, accuracy = iris_network(NeuralNetwork, impl, layers, 300)
+        expect(accuracy > 0.8, f"Iris test accuracy with Dropout is {accuracy:.1%}, expected > 80%")
         test_input, _ = net.data_layer.get_test_set()
-        np.testing.assert_array_equal(net.test(test_input), net.test(test_input))
-
-    # -- regularization --------------------------------------------------------------------------
-    @staticmethod
-    def layer_factories() -> dict:
-        from corenet.layers.conv import Conv
-
-        factories = {
-            "FullyConnected": (lambda: [FullyConnected(4, 3)], False),
-            "Conv": (lambda: [Conv((1,), (4, 1), 3), Flatten()], True),
-        }
-        registry = corenet.get_registry()
-        for name in ("RNN", "LSTM"):
-            if name in registry.layers:
-                factories[name] = (lambda cls=registry.layers[name]: [cls(4, 4, 3)], False)
-        return factories
+        expect_close(net.test(test_input), net.test(test_input), "two test() predictions of the same input",
+                     "test() must use the testing phase (no dropout)", rtol=0, atol=0)
 
     @pytest.mark.parametrize("kind", ["L1", "L2"])
     @pytest.mark.parametrize("layer_name", ["FullyConnected", "Conv", "RNN", "LSTM"])
-    def test_regularization_loss_is_added(self, layer_name, kind):
-        regularizer(kind, 1.0)  # skips without corenet-reg-l1l2
-        factories = self.layer_factories()
-        if layer_name not in factories:
-            pytest.skip(f"{layer_name} is not installed")
-        build, image_input = factories[layer_name]
-        losses, norms = [], []
-        for regularized in (False, True):
-            optimizer = Sgd(1e-3)
-            if regularized:
-                optimizer.add_regularizer(regularizer(kind, 8e-2))
-            net = NeuralNetwork(optimizer, Constant(0.5), Constant(0.1))
-            net.data_layer = ImageIris(100) if image_input else IrisData(100, random=False)
-            net.loss_layer = CrossEntropyLoss()
-            for layer in (*build(), SoftMax()):
-                net.append_layer(layer)
-            norms.append(net.regularization_loss())
-            net.train(1)
-            losses.append(net.loss[0])
-        assert norms[0] == 0.0 and norms[1] > 0.0
-        assert losses[1] > losses[0], f"regularization loss of {layer_name} is not added to the loss"
-        assert losses[1] - losses[0] == pytest.approx(norms[1], rel=1e-9)
+    def test_regularization_loss_is_added(self, NeuralNetwork, impl, layer_name, kind):
+        plain, regularized = regularized_losses(NeuralNetwork, impl, layer_name, kind)
+        expect(regularized > plain, f"with {kind}_Regularizer(0.08) the loss of a network with {layer_name} is "
+               f"{regularized:.6g}, without {plain:.6g}", f"add the regularization loss of every trainable layer "
+               f"({layer_name} included) to the loss")
+
+    # -- reference ------------------------------------------------------------------------------
+    @pytest.mark.reference
+    @pytest.mark.parametrize("kind", ["L1", "L2"])
+    @pytest.mark.parametrize("layer_name", ["FullyConnected", "Conv", "RNN", "LSTM"])
+    def test_regularization_loss_matches_the_reference(self, NeuralNetwork, impl, layer_name, kind):
+        ours = regularized_losses(NeuralNetwork, impl, layer_name, kind)
+        theirs = regularized_losses(impl.reference("NeuralNetwork"), impl, layer_name, kind)
+        expect_close(ours, theirs, f"first loss with {layer_name}, without and with {kind}_Regularizer(0.08), vs "
+                     "corenet's reference network", "sum regularizer.norm over every weight tensor the layer's "
+                     "optimizer updates (the layer's calculate_regularization_loss)", rtol=1e-9)

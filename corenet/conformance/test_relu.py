@@ -1,83 +1,128 @@
-"""Conformance group TestReLU: max(0, x) on any shape, error passed where x > 0."""
+"""Conformance group TestReLU: max(0, x) on any shape, the error passed where x > 0."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from corenet.checking.agreement import Chain, train_side_by_side
+from corenet.checking.doubles import ArrayInitializer, away_from_zero
+from corenet.checking.expect import expect, expect_close, expect_equal, expect_gradient, expect_shape
 from corenet.errors import ShapeError
-from corenet.layers.activations import ReLU
-from corenet.layers.fully_connected import FullyConnected
 from corenet.testing import L2Loss, gradient_check, gradient_check_weights
 
+pytestmark = pytest.mark.contract
 TOLERANCE = 1e-5
 
 
-def away_from_zero(shape: tuple[int, ...], margin: float = 0.1) -> np.ndarray:
-    """Random values with |x| >= margin, so central differences never straddle the kink."""
-    values = np.random.standard_normal(shape)
-    return np.where(values >= 0, values + margin, values - margin)
+@pytest.fixture
+def ReLU(impl):
+    return impl("ReLU")
 
 
 class TestReLU:
     def setup_method(self) -> None:
         np.random.seed(7)
 
-    def test_flags(self):
+    # -- contract: what the exercise asks -------------------------------------------------------
+    def test_flags(self, ReLU):
         layer = ReLU()
-        assert layer.trainable is False
-        assert layer.testing_phase is False
+        expect_equal(getattr(layer, "trainable", None), False, "ReLU().trainable")
+        expect_equal(getattr(layer, "testing_phase", None), False, "ReLU().testing_phase",
+                     "the exercise sets testing_phase False by default (in the base layer)")
 
-    def test_forward(self):
-        x = np.array([[-2.0, -0.0, 0.0, 0.5, 3.0]])
-        np.testing.assert_array_equal(ReLU().forward(x), [[0.0, 0.0, 0.0, 0.5, 3.0]])
+    def test_forward(self, ReLU):
+        x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+        expect_close(ReLU().forward(x), [[0.0, 0.0, 0.0, 0.5, 3.0]], "forward output", rtol=0, atol=0)
 
-    def test_forward_half_positive(self):
+    def test_forward_half_positive(self, ReLU):
         x = np.concatenate([-np.ones((5, 4)), np.ones((5, 4))], axis=1)
         output = ReLU().forward(x)
-        assert output.shape == x.shape
-        assert np.sum(output > 0) == 20
-        np.testing.assert_array_equal(output[:, 4:], 1.0)
+        expect_shape(output, x.shape, "forward output")
+        expect_equal(int(np.sum(output > 0)), 20, "number of positive outputs for 20 positive inputs of 40")
 
-    def test_backward_masks_the_error(self):
+    def test_backward_masks_the_error(self, ReLU):
         layer = ReLU()
-        x = np.array([[-1.0, 0.0, 2.0], [3.0, -4.0, 1e-300]])
-        layer.forward(x)
+        layer.forward(np.array([[-1.0, 0.5, 2.0], [3.0, -4.0, 1e-3]]))
         error = np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]])
-        np.testing.assert_array_equal(layer.backward(error), [[0.0, 0.0, 30.0], [40.0, 0.0, 60.0]])
+        expect_close(layer.backward(error), [[0.0, 20.0, 30.0], [40.0, 0.0, 60.0]], "backward output",
+                     "pass the error where the forward input was positive, 0 elsewhere", rtol=0, atol=0)
 
-    @pytest.mark.parametrize("shape", [(6,), (4, 5), (2, 3, 4), (2, 2, 3, 3)])
-    def test_any_shape(self, shape):
+    @pytest.mark.parametrize("shape", [(4, 5), (2, 3, 4), (2, 2, 3, 3)])
+    def test_any_shape(self, ReLU, shape):
         layer = ReLU()
-        x = np.random.standard_normal(shape)
-        output = layer.forward(x)
-        np.testing.assert_array_equal(output, np.maximum(x, 0))
+        x = away_from_zero(shape)
+        expect_close(layer.forward(x), np.maximum(x, 0), f"forward output for a {len(shape)}-D input")
         error = np.random.standard_normal(shape)
-        np.testing.assert_array_equal(layer.backward(error), error * (x > 0))
+        expect_close(layer.backward(error), error * (x > 0), f"backward output for a {len(shape)}-D input")
 
-    def test_gradient_check(self):
+    def test_gradient_check(self, ReLU):
         x = away_from_zero((8, 5))
         label = np.random.standard_normal((8, 5))
-        assert gradient_check([ReLU(), L2Loss()], x, label) <= TOLERANCE
+        expect_gradient(gradient_check([ReLU(), L2Loss()], x, label), "gradient w.r.t. the input")
 
-    def test_gradient_check_4d(self):
+    def test_gradient_check_4d(self, ReLU):
         x = away_from_zero((2, 3, 4, 4))
         label = np.random.standard_normal((2, 3, 4, 4))
-        assert gradient_check([ReLU(), L2Loss()], x, label) <= TOLERANCE
+        expect_gradient(gradient_check([ReLU(), L2Loss()], x, label), "gradient w.r.t. a 4-D input")
 
-    def test_gradient_check_between_fully_connected_layers(self):
-        np.random.seed(3)
+    def test_gradient_check_between_fully_connected_layers(self, ReLU, impl):
+        FullyConnected = impl.reference("FullyConnected")
         x = np.random.standard_normal((6, 4))
         label = np.random.standard_normal((6, 2))
-        first = FullyConnected(4, 5)
+        first, second = FullyConnected(4, 5), FullyConnected(5, 2)
         first.weights = np.random.standard_normal((5, 5))
-        layers = [first, ReLU(), FullyConnected(5, 2), L2Loss()]
-        # keep every hidden pre-activation away from the kink
-        assert np.abs(first.forward(x)).min() > 1e-3
-        assert gradient_check(layers, x, label) <= TOLERANCE
-        assert gradient_check_weights(layers, x, label, layer_index=0) <= TOLERANCE
+        assert np.abs(first.forward(x)).min() > 1e-3  # every hidden pre-activation away from the kink
+        layers = [first, ReLU(), second, L2Loss()]
+        expect_gradient(gradient_check(layers, x, label), "gradient through FullyConnected-ReLU-FullyConnected")
+        expect_gradient(gradient_check_weights(layers, x, label, layer_index=0),
+                        "gradient of the first FullyConnected's weights through the ReLU")
 
-    def test_dtypes(self):
+    # -- reference: agreement with corenet and PyTorch --------------------------------------------
+    @pytest.mark.reference
+    def test_trains_like_the_reference(self, ReLU, impl):
+        FullyConnected, Sgd = impl.reference("FullyConnected"), impl.reference("Sgd")
+        reference_relu = impl.reference("ReLU")
+
+        def chain(relu_class):
+            layers = [FullyConnected(4, 6), relu_class(), FullyConnected(6, 3)]
+            for index in (0, 2):
+                layers[index].initialize(ArrayInitializer(index), ArrayInitializer(10 + index))
+                layers[index].optimizer = Sgd(0.05)
+            return Chain(layers)
+
+        x = np.random.standard_normal((7, 4))
+        label = np.random.standard_normal((7, 3))
+        train_side_by_side(chain(ReLU), chain(reference_relu), x, label, steps=6,
+                           what="FullyConnected-ReLU-FullyConnected")
+
+    @pytest.mark.reference
+    def test_matches_torch(self, ReLU):
+        torch = pytest.importorskip("torch")
+        x = away_from_zero((5, 3, 4))
+        error = np.random.standard_normal(x.shape)
+        tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        ty = torch.nn.ReLU()(tx)
+        ty.backward(torch.from_numpy(error))
+        layer = ReLU()
+        expect_close(layer.forward(x), ty.detach().numpy(), "forward output vs torch.nn.ReLU")
+        expect_close(layer.backward(error), tx.grad.numpy(), "backward output vs torch.nn.ReLU")
+
+    # -- corenet: extras of corenet's own layer -------------------------------------------------
+    @pytest.mark.corenet
+    def test_one_dimensional_input(self, ReLU):
+        layer = ReLU()
+        x = np.random.standard_normal(6)
+        np.testing.assert_array_equal(layer.forward(x), np.maximum(x, 0))
+
+    @pytest.mark.corenet
+    def test_zero_input_passes_no_error(self, ReLU):
+        layer = ReLU()
+        layer.forward(np.array([[-1.0, 0.0, -0.0, 1e-300]]))
+        np.testing.assert_array_equal(layer.backward(np.ones((1, 4))), [[0.0, 0.0, 0.0, 1.0]])
+
+    @pytest.mark.corenet
+    def test_dtypes(self, ReLU):
         layer = ReLU()
         out32 = layer.forward(np.array([[-1.0, 2.0]], dtype=np.float32))
         assert out32.dtype == np.float32
@@ -86,33 +131,25 @@ class TestReLU:
         assert out_int.dtype == np.float64
         np.testing.assert_array_equal(out_int, [[0.0, 2.0]])
 
-    def test_does_not_modify_input(self):
+    @pytest.mark.corenet
+    def test_does_not_modify_input(self, ReLU):
         x = np.array([[-1.0, 2.0]])
         ReLU().forward(x)
-        np.testing.assert_array_equal(x, [[-1.0, 2.0]])
+        expect(np.array_equal(x, [[-1.0, 2.0]]), "forward changed its input array in place")
 
-    def test_backward_before_forward(self):
+    @pytest.mark.corenet
+    def test_backward_before_forward(self, ReLU):
         with pytest.raises(ShapeError, match=r"ReLU\(\).*backward called before forward"):
             ReLU().backward(np.zeros((2, 3)))
 
-    def test_wrong_error_shape(self):
+    @pytest.mark.corenet
+    def test_wrong_error_shape(self, ReLU):
         layer = ReLU()
         layer.forward(np.zeros((2, 3)))
         with pytest.raises(ShapeError, match=r"ReLU\(\).*\(2, 3\).*\(3, 2\)"):
             layer.backward(np.zeros((3, 2)))
 
-    def test_scalar_input_is_refused(self):
+    @pytest.mark.corenet
+    def test_scalar_input_is_refused(self, ReLU):
         with pytest.raises(ShapeError, match="ReLU"):
             ReLU().forward(np.float64(3.0))
-
-    def test_matches_torch(self):
-        torch = pytest.importorskip("torch")
-        x = np.random.standard_normal((5, 3, 4))
-        x[0, 0, :2] = 0.0  # torch and corenet both pass no gradient at exactly 0
-        error = np.random.standard_normal(x.shape)
-        tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        ty = torch.nn.ReLU()(tx)
-        ty.backward(torch.from_numpy(error))
-        layer = ReLU()
-        np.testing.assert_allclose(layer.forward(x), ty.detach().numpy(), rtol=0, atol=1e-8)
-        np.testing.assert_allclose(layer.backward(error), tx.grad.numpy(), rtol=0, atol=1e-8)
