@@ -133,7 +133,7 @@ class Case:
     shape: tuple[int, ...]
     parameters: tuple[str, ...] = ()  # parameter names; gradient_<name> holds each gradient
     torch_fn: Callable | None = None  # (F, x, params, layer, output) -> output; None: see mirror
-    mirror: bool = False  # recurrent: compare with corenet_recurrent.testing.TorchMirror
+    mirror: bool = False  # recurrent: compare with corenet_recurrent.conformance.helpers.TorchMirror
     prepare: Callable | None = None  # (layer, dtype) -> carried state or None, before the tested call
     seed: int | None = None  # reseed np.random before every forward (Dropout)
     cross_entropy: bool = False  # CrossEntropyLoss with one-hot labels instead of L2Loss
@@ -305,7 +305,7 @@ def torch_loss(torch, case: Case, output, label):
 
 def mirror_of(layer):
     """TorchMirror (float64 by construction) of a recurrent layer, switched to float32."""
-    mirror = plugin("corenet_recurrent.testing", "TorchMirror")(layer)
+    mirror = plugin("corenet_recurrent.conformance.helpers", "TorchMirror").of(layer)
     mirror.cell.float()
     mirror.linear.float()
     return mirror

@@ -13,4 +13,5 @@ def corenet_register_layers(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    register("TestBatchNorm", [package_path(__file__, "conformance", "test_batchnorm.py")], 25)
+    register("TestBatchNorm", [package_path(__file__, "conformance", "test_batchnorm.py")], 25,
+             names=("BatchNormalization",))

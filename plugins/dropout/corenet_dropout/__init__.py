@@ -13,4 +13,4 @@ def corenet_register_layers(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    register("TestDropout", [package_path(__file__, "conformance", "test_dropout.py")], 5)
+    register("TestDropout", [package_path(__file__, "conformance", "test_dropout.py")], 5, names=("Dropout",))

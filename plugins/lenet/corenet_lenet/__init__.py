@@ -18,4 +18,5 @@ def corenet_register_models(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    register("TestLeNet", [package_path(__file__, "conformance", "test_lenet.py")], 5)
+    # build() plus the NeuralNetwork module's save/load, which its round trip goes through
+    register("TestLeNet", [package_path(__file__, "conformance", "test_lenet.py")], 5, names=("LeNet", "save", "load"))

@@ -17,11 +17,11 @@ def corenet_register_layers(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    register("TestTanH", [package_path(__file__, "conformance", "test_tanh.py")], 2.5)
-    register("TestSigmoid", [package_path(__file__, "conformance", "test_sigmoid.py")], 2.5)
-    register("TestRNN", [package_path(__file__, "conformance", "test_rnn.py")], 40)
+    register("TestTanH", [package_path(__file__, "conformance", "test_tanh.py")], 2.5, names=("TanH",))
+    register("TestSigmoid", [package_path(__file__, "conformance", "test_sigmoid.py")], 2.5, names=("Sigmoid",))
+    register("TestRNN", [package_path(__file__, "conformance", "test_rnn.py")], 40, names=("RNN",))
     # The LSTM is the exercise's optional part: its group carries no bonus weight.
-    register("TestLSTM", [package_path(__file__, "conformance", "test_lstm.py")], 0)
+    register("TestLSTM", [package_path(__file__, "conformance", "test_lstm.py")], 0, names=("LSTM",))
 
 
 @hookimpl

@@ -14,4 +14,5 @@ def corenet_register_regularizers(register):
 
 @hookimpl
 def corenet_register_test_groups(register):
-    register("TestConstraints", [package_path(__file__, "conformance", "test_constraints.py")], 5)
+    register("TestConstraints", [package_path(__file__, "conformance", "test_constraints.py")], 5,
+             names=("L1_Regularizer", "L2_Regularizer"))

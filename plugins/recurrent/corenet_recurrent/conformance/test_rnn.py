@@ -1,16 +1,19 @@
-"""TestRNN: the Elman RNN (shared recurrent contract plus RNN-specific checks)."""
+"""TestRNN: the Elman RNN (the shared recurrent contract plus RNN-specific checks)."""
 
 import numpy as np
 import pytest
-from corenet_recurrent.contract import RecurrentContract
-from corenet_recurrent.rnn import RNN
+from corenet_recurrent.conformance.contract import RecurrentContract
+
+pytestmark = pytest.mark.contract
 
 
 class TestRNN(RecurrentContract):
-    layer_class = RNN
+    name = "RNN"
+    lstm = False
 
-    def test_hand_computed_two_steps(self):
-        layer = RNN(1, 1, 1)
+    @pytest.mark.corenet
+    def test_hand_computed_two_steps(self, cls):
+        layer = cls(1, 1, 1)
         layer.weights = np.array([[0.5], [-1.0], [0.1]])  # rows x, h, bias
         layer.output_weights = np.array([[2.0], [-0.3]])  # rows h, bias
         y = layer.forward(np.array([[1.0], [2.0]]))
@@ -20,8 +23,9 @@ class TestRNN(RecurrentContract):
         np.testing.assert_allclose(y[:, 0], expected, rtol=0, atol=1e-15)
         np.testing.assert_allclose(layer.state[0], [h2], atol=1e-15)
 
-    def test_hand_computed_gradient_of_one_step(self):
-        layer = RNN(1, 1, 1)
+    @pytest.mark.corenet
+    def test_hand_computed_gradient_of_one_step(self, cls):
+        layer = cls(1, 1, 1)
         layer.weights = np.array([[0.5], [-1.0], [0.1]])
         layer.output_weights = np.array([[2.0], [-0.3]])
         y = layer.forward(np.array([[1.0]]))
@@ -33,8 +37,10 @@ class TestRNN(RecurrentContract):
         np.testing.assert_allclose(layer.gradient_weights, [[da * 1.0], [0.0], [da]], atol=1e-15)
         np.testing.assert_allclose(layer.gradient_output_weights, [[dy * h], [dy]], atol=1e-15)
 
-    def test_registered(self):
+    @pytest.mark.corenet
+    def test_registered(self, cls):
         import corenet
 
-        assert corenet.get_registry().layers["RNN"] is RNN
-        assert corenet.get_registry().test_groups["TestRNN"].weight == pytest.approx(40)
+        registry = corenet.get_registry()
+        assert registry.name_of(cls) == "RNN"
+        assert registry.test_groups["TestRNN"].weight == pytest.approx(40)
