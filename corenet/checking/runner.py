@@ -5,6 +5,8 @@ When a group runs longer than ``timeout`` seconds, the process is killed, that g
 reported ``timeout`` (the test that was running is named) and a fresh process runs the
 groups that had not started yet; the groups that finished keep their results. Before its
 first test a process gets at least :data:`STARTUP_SECONDS` (importing, collecting).
+``total_timeout`` limits the whole run (``corenet grade``'s time per submission): when it
+runs out, the group running is reported ``timeout`` and so is every group not yet run.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ def _kill(process: subprocess.Popen) -> None:
 
 def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None = None,
                pythonpath: list[str] = (), cwd: str | None = None, timeout: float | None = None,
-               extra_args: list[str] = (), capture: bool = True) -> RunResult:
-    """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS."""
+               extra_args: list[str] = (), capture: bool = True, total_timeout: float | None = None) -> RunResult:
+    """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS.
+
+    ``timeout`` limits each group, ``total_timeout`` the whole run (seconds; None: no limit)."""
     env = dict(os.environ)
     if targets is not None:
         env[TARGETS_ENV] = json.dumps(targets)
@@ -94,6 +98,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
         env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     result = RunResult()
     started_at = time.monotonic()
+    budget = None if total_timeout is None else (started_at + total_timeout, total_timeout)
     remaining = list(groups)
     outputs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="corenet-check-") as scratch:
@@ -108,7 +113,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
                 process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True,
                                            stdout=output if capture else None,
                                            stderr=subprocess.STDOUT if capture else None)
-                events, finished = _watch(process, report, remaining, timeout)
+                events, finished = _watch(process, report, remaining, timeout, budget)
             result.events += events
             if capture:
                 outputs.append(log.read_text(errors="replace"))
@@ -125,10 +130,11 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
     return result
 
 
-def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
-           timeout: float | None) -> tuple[list[dict], int | None]:
+def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup], timeout: float | None,
+           budget: tuple[float, float] | None = None) -> tuple[list[dict], int | None]:
     """Follow ``process``'s events until it exits (returns None) or a group exceeds ``timeout``
-    (kills it; returns the index in ``groups`` of the first group still to run)."""
+    (kills it; returns the index in ``groups`` of the first group still to run) or the run's
+    ``budget`` (end time, seconds) runs out (kills it; returns ``len(groups)``: nothing more runs)."""
     names = [group.name for group in groups]
     events: list[dict] = []
     offset = 0
@@ -148,6 +154,10 @@ def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
                 running = None
         if exited:
             return events, None
+        if budget is not None and time.monotonic() > budget[0]:
+            _kill(process)
+            new, offset = _read_new(report, offset)
+            return events + new + _out_of_time(names, current, running, budget[1]), len(names)
         limit = timeout if current is not None or timeout is None else max(timeout, STARTUP_SECONDS)
         if limit is not None and time.monotonic() - clock > limit:
             _kill(process)
@@ -165,3 +175,17 @@ def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
                            "tier": running.get("tier") if running else None, "message": message})
             return events, (names.index(current) + 1) if current in names else len(names)
         time.sleep(POLL_SECONDS)
+
+
+def _out_of_time(names: list[str], current: str | None, running: dict | None, seconds: float) -> list[dict]:
+    """``timeout`` events for the group running when the run's time limit ran out and every later group."""
+    message = f"the time limit of {seconds:g} s for the whole run ran out"
+    events = []
+    later = names
+    if current is not None:
+        test = running.get("id") if running else None
+        events.append({"event": "timeout", "group": current, "id": test,
+                       "tier": running.get("tier") if running else None,
+                       "message": message + (f" in {test}" if test else "") + " (an endless loop, or far too slow?)"})
+        later = names[names.index(current) + 1:] if current in names else []
+    return events + [{"event": "timeout", "group": name, "message": f"not run: {message}"} for name in later]
