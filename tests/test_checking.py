@@ -83,7 +83,8 @@ def tier_counts(report: dict, group: str, tier: str) -> dict:
 def full_course(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
     """Every group, checked on a course folder whose classes are thin subclasses of corenet's."""
     folder = write_course_folder(tmp_path_factory.mktemp("course") / "src")
-    result = corenet("check", str(folder), "--layout", "course", "--json", str(folder.parent / "report.json"),
+    result = corenet("check", str(folder), "--layout", "course", "--timeout", "600", "--json",
+                     str(folder.parent / "report.json"),
                      cwd=folder.parent)
     return result, json.loads((folder.parent / "report.json").read_text())
 
@@ -183,16 +184,16 @@ def test_a_hanging_submission_is_reported_timeout_and_the_rest_still_runs(tmp_pa
                                  overrides={"Layers/ReLU.py": HANGING_RELU})
     started = time.monotonic()
     result, report = check_json(str(folder), "--layout", "course", "-g", "TestReLU", "-g", "TestFlatten",
-                                "--timeout", "4", cwd=tmp_path, timeout=120)
-    assert time.monotonic() - started < 60
+                                "--timeout", "15", cwd=tmp_path, timeout=300)
+    assert time.monotonic() - started < 120  # generous: the machine may be busy; the hang itself is endless
     assert result.returncode == 1
     relu = report["groups"]["TestReLU"]
-    assert relu["status"] == "timeout" and "stopped after 4 s" in relu["message"]
+    assert relu["status"] == "timeout" and "stopped after 15 s" in relu["message"]
     hung = [tid for tid, t in relu["tests"].items() if t["outcome"] == "timeout"]
     assert len(hung) == 1 and hung[0] in relu["message"]
     assert report["groups"]["TestFlatten"]["status"] == "passed"  # run in a fresh process after the kill
-    text = corenet("check", str(folder), "-g", "TestReLU", "--timeout", "3", cwd=tmp_path, timeout=120).stdout
-    assert "TestReLU  timeout: stopped after 3 s in test_relu.py::TestReLU::" in text
+    text = corenet("check", str(folder), "-g", "TestReLU", "--timeout", "10", cwd=tmp_path, timeout=300).stdout
+    assert "TestReLU  timeout: stopped after 10 s in test_relu.py::TestReLU::" in text
 
 
 # -- one class, checked as a name --------------------------------------------------------------------------
@@ -323,3 +324,25 @@ def test_course_targets_map_files_onto_names(tmp_path):
     assert targets["Adam"] == "Optimization.Optimizers:Adam"  # the file exists; the class is looked up later
     assert targets["LSTM"] is None
     assert set(course_sources()) == {file for file, _ in COURSE_LAYOUT.values()}
+
+
+def test_a_group_whose_file_does_not_import_is_an_error(fake_site, tmp_path):
+    package = tmp_path / "corenet_brokengroup"
+    (package / "conformance").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from corenet import hookimpl\nfrom corenet.plugins import package_path\n\n\n@hookimpl\n"
+        "def corenet_register_test_groups(register):\n"
+        "    path = package_path(__file__, 'conformance', 'test_broken.py')\n"
+        "    register('TestBrokenGroup', [path], 1, names=['ReLU'])\n")
+    (package / "conformance" / "test_broken.py").write_text("import no_such_module_anywhere\n")
+    fake_site.add_distribution("corenet-brokengroup", {"brokengroup": "corenet_brokengroup"},
+                               packages={"corenet_brokengroup": package})
+    result = fake_site.run("run-tests", "-g", "TestBrokenGroup", "-g", "TestFlatten", "--json",
+                           str(tmp_path / "r.json"))
+    assert result.returncode != 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    broken = report["groups"]["TestBrokenGroup"]
+    assert broken["status"] == "error" and "no_such_module_anywhere" in broken["message"]
+    assert broken["names"] == ["ReLU"]
+    assert report["groups"]["TestFlatten"]["status"] == "passed"
+    assert "TestBrokenGroup  error: " in result.stdout

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from corenet.checking.targets import ERROR, NOT_IMPLEMENTED, Targets
+from corenet.checking.targets import ERROR, NOT_IMPLEMENTED, TargetError, Targets
 
 TIERS = ("contract", "reference", "corenet")
 DEFAULT_TIER = "contract"
@@ -75,12 +75,13 @@ class CheckingState:
 
     def __init__(self, report_path: str | None) -> None:
         self.targets = Targets.from_env()
+        self.rootpath = Path.cwd()  # pytest's rootdir, set in pytest_configure (collect reports are relative to it)
         self.group_of_file: dict[str, str] = {}
         self.names_of_group: dict[str, tuple[str, ...]] = {}
         self.items: dict[str, tuple[str, str | None, str]] = {}  # nodeid -> (test id, group, tier)
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.started: dict[str, float] = {}
-        self._stream = open(report_path, "a", encoding="utf-8", buffering=1) if report_path else None  # noqa: SIM115
+        self._stream = open(report_path, "a", encoding="utf-8", buffering=1) if report_path else None
 
     def load_groups(self) -> None:
         from corenet.checking.groups import names_of
@@ -111,6 +112,8 @@ class CheckingState:
             self.items[item.nodeid] = (stable_id(item.nodeid, item.path), group, tier_of(item))
 
     def pytest_collection_finish(self, session) -> None:
+        if self._stream is None:
+            return
         self.emit("collected", tests=[{"id": tid, "group": group, "tier": tier}
                                       for tid, group, tier in self.items.values()])
         names = set(self.targets.overrides)
@@ -123,7 +126,7 @@ class CheckingState:
             return
         if not self.group_of_file:
             self.load_groups()
-        path = str(Path(str(report.fspath)).resolve()) if report.fspath else ""
+        path = str((self.rootpath / report.nodeid.split("::")[0]).resolve()) if report.nodeid else ""
         lines = str(report.longrepr).strip().splitlines() if report.longrepr else [""]
         self.emit("collect_error", file=Path(path).name, group=self.group_of_file.get(path),
                   message=one_line(lines[-1]))
@@ -234,7 +237,11 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: {TIER_HELP[tier]}")
-    state = CheckingState(config.getoption("checking_report"))
+    try:
+        state = CheckingState(config.getoption("checking_report"))
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state.rootpath = config.rootpath
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "corenet-checking-state")
 

@@ -92,6 +92,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
 
     ``timeout`` limits each group, ``total_timeout`` the whole run (seconds; None: no limit)."""
     env = dict(os.environ)
+    env.pop(TARGETS_ENV, None)  # None: the installed implementations, whatever the caller's environment says
     if targets is not None:
         env[TARGETS_ENV] = json.dumps(targets)
     if pythonpath:
