@@ -11,31 +11,22 @@ pass every contract and reference test (no false failures).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from course_layout import course_sources, write_course_folder
 
 HERE = Path(__file__).resolve().parent
 API_ONLY = HERE / "fixtures" / "api_only"
 MY_GROUPS = ("TestDropout", "TestBatchNorm", "TestConstraints", "TestTanH", "TestSigmoid", "TestRNN", "TestLSTM",
              "TestLeNet")
-
-
-def _course_layout():
-    spec = importlib.util.spec_from_file_location("course_layout", HERE / "course_layout.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-course_layout = _course_layout()
 
 
 def edited(source: str, edits: list[tuple[str, str]]) -> str:
@@ -92,7 +83,7 @@ class Bug:
             return {self.file: self.source}
         if self.base is not None:
             return {self.file: edited((API_ONLY / self.base).read_text(), list(self.edits))}
-        sources = course_layout.course_sources(self.names)
+        sources = course_sources(self.names)
         return {self.file: edited(sources[self.file], list(self.edits))}
 
 
@@ -161,7 +152,7 @@ BUGS = [
 
 def corenet_check(*args: str) -> dict:
     """Run ``corenet check ARGS --json FILE [-- PYTEST ARGS]`` in a subprocess; its JSON report."""
-    with __import__("tempfile").TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
         ours, extra = (args[: args.index("--")], args[args.index("--"):]) if "--" in args else (args, ())
         done = subprocess.run([sys.executable, "-m", "corenet", "check", *ours, "--json", str(report), *extra],
@@ -176,11 +167,11 @@ def reports(tmp_path_factory) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("submissions")
     runs: dict[str, list[str]] = {}
     for bug in BUGS:
-        folder = course_layout.write_course_folder(root / bug.id, names=bug.names, overrides=bug.files())
+        folder = write_course_folder(root / bug.id, names=bug.names, overrides=bug.files())
         # PyTorch agreement names none of these bugs (the correct and API-only runs include it): not importing
         # torch in 13 processes keeps this module fast
         runs[bug.id] = [str(folder), "--layout", "course", "--group", bug.group, "--", "-k", "not torch"]
-    correct = course_layout.write_course_folder(root / "correct")
+    correct = write_course_folder(root / "correct")
     runs["correct"] = [str(correct), "--layout", "course", *(f"--group={group}" for group in MY_GROUPS)]
     for file, name in API_ONLY_CLASSES:
         runs[f"api:{name}"] = [f"{API_ONLY / file}:{name}", "--as", name]

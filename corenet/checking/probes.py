@@ -188,24 +188,27 @@ def shared_optimizer(log: list[Update]) -> str | None:
 
 
 # -- locating known values -----------------------------------------------------------------------
-def locate(values, container, rtol: float = 1e-6) -> np.ndarray | None:
-    """Flat indices into ``container`` holding each element of ``values`` (None unless all are found).
+def find(values, container, rtol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """(flat indices into ``container``, found mask) for each element of ``values``.
 
     Exact matches first; an element stored in lower precision (float32) matches within ``rtol``.
     """
     flat = np.asarray(container, dtype=np.float64).ravel()
     wanted = np.asarray(values, dtype=np.float64).ravel()
-    if flat.size == 0 or wanted.size == 0:
-        return None
+    if flat.size == 0:
+        return np.zeros(wanted.size, dtype=int), np.zeros(wanted.size, dtype=bool)
     order = np.argsort(flat, kind="stable")
     ordered = flat[order]
     right = np.clip(np.searchsorted(ordered, wanted), 0, flat.size - 1)
     left = np.clip(right - 1, 0, flat.size - 1)
     nearest = np.where(np.abs(ordered[left] - wanted) < np.abs(ordered[right] - wanted), left, right)
-    found = np.abs(ordered[nearest] - wanted) <= rtol * np.abs(wanted)
-    if not found.all():
-        return None
-    return order[nearest]
+    return order[nearest], np.abs(ordered[nearest] - wanted) <= rtol * np.abs(wanted)
+
+
+def locate(values, container, rtol: float = 1e-6) -> np.ndarray | None:
+    """Flat indices into ``container`` holding each element of ``values``, or None unless all are there."""
+    positions, found = find(values, container, rtol)
+    return positions if found.size and found.all() else None
 
 
 # -- memory ---------------------------------------------------------------------------------------

@@ -38,10 +38,6 @@ def weights_shape(lstm: bool, sizes: tuple[int, int, int] = SIZES) -> tuple[int,
     return (n_in + hidden + 1, (4 if lstm else 1) * hidden)
 
 
-def output_weights_shape(sizes: tuple[int, int, int] = SIZES) -> tuple[int, int]:
-    return (sizes[1] + 1, sizes[2])
-
-
 # -- the textbook recurrence -----------------------------------------------------------------------
 @dataclass
 class Trace:
@@ -276,10 +272,10 @@ def control(cls, lstm: bool, x, seed: int = 11, sizes: tuple[int, int, int] = SI
     if outputs.shape != expected.shape:
         raise ControlError(f"{name} forward returned shape {outputs.shape} for a ({len(x)}, {n_in}) sequence, "
                            f"expected {expected.shape}")
-    step = int(np.argmax(np.abs(outputs - expected).max(axis=1)))
+    per_step = np.abs(outputs - expected).max(axis=1)
     raise ControlError(f"{name} forward differs from the textbook {name} with the weights initialize() handed out "
-                       f"(first at time step {int(np.argmax(np.abs(outputs - expected).max(axis=1) > 1e-10))}, "
-                       f"largest difference {np.abs(outputs - expected).max():.3g} at step {step})")
+                       f"(first at time step {int(np.argmax(per_step > 1e-10))}, largest difference "
+                       f"{per_step.max():.3g}); check forward and where initialize puts each array")
 
 
 class Replay:
@@ -346,10 +342,6 @@ class TorchMirror:
         """The mirror of a corenet RNN/LSTM (reads its ``output_weights``)."""
         return cls(layer.input_size, layer.hidden_size, layer.output_size, layer.gates == 4, layer.weights,
                    layer.output_weights)
-
-    @property
-    def weights_shape(self) -> tuple[int, int]:
-        return weights_shape(self.lstm, self.sizes)
 
     def load(self, weights, output_weights) -> None:
         """Copy API-layout (weights, output_weights) into the torch modules (gate order is the same)."""
