@@ -47,8 +47,9 @@ def grade_submission(submission: Submission, weights: dict[str, float], groups: 
         targets, pythonpath = submission_targets(submission, groups, timeout)
     except TimeoutError as exc:
         return failed_grade(submission.name, kind, path, weights, TIMEOUT, str(exc), time.monotonic() - started)
-    except (ValueError, ProjectError) as exc:
-        return failed_grade(submission.name, kind, path, weights, ERROR, str(exc), time.monotonic() - started)
+    except (ValueError, ProjectError) as exc:  # messages name the submission, not where the teacher keeps it
+        message = str(exc).replace(path, submission.name)
+        return failed_grade(submission.name, kind, path, weights, ERROR, message, time.monotonic() - started)
     remaining = round(max(timeout - (time.monotonic() - started), 1.0), 1)
     report, result = run_check(submission.name, kind, targets, groups, pythonpath=pythonpath, cwd=path,
                                timeout=group_timeout, total_timeout=remaining)
