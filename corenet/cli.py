@@ -392,11 +392,13 @@ def _register_core_commands() -> None:
     from corenet.commands import data as data_command
     from corenet.commands import grade as grade_command
     from corenet.commands import inspect as inspect_command
+    from corenet.commands import new_plugin as new_plugin_command
 
     check.register(app)
     inspect_command.register(app)
     data_command.register(app)
     grade_command.register(app)
+    new_plugin_command.register(app)
 
 
 _register_core_commands()
