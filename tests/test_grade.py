@@ -137,19 +137,22 @@ def test_json_and_csv_columns(graded):
     assert report["max_total"] == 6 and report["shard"] is None and report["timeout"] == 30
     assert [s["name"] for s in report["submissions"]] == ["alice", "bob", "carol"]
     for submission in report["submissions"]:
-        assert {"name", "kind", "path", "status", "message", "total", "seconds", "groups", "not_implemented",
+        assert {"name", "kind", "path", "status", "message", "note", "total", "seconds", "groups", "not_implemented",
                 "failures"} <= set(submission)
         assert submission["kind"] == "course"
         assert set(submission["groups"]) == {"TestDropout", "TestReLU"}
         assert submission["total"] == pytest.approx(sum(g["score"] for g in submission["groups"].values()), abs=1e-3)
     rows = list(csv.DictReader(io.StringIO((root / "grades.csv").read_text())))
-    assert list(rows[0]) == ["submission", "kind", "status", "total", "TestDropout", "TestReLU", "message"]
+    assert list(rows[0]) == ["submission", "kind", "status", "total", "TestDropout", "TestReLU", "note"]
     assert [row["submission"] for row in rows] == ["alice", "bob", "carol"]
     for row in rows:
         submission = by_name(report)[row["submission"]]
         assert float(row["total"]) == pytest.approx(submission["total"], abs=1e-3)
         assert float(row["TestDropout"]) == pytest.approx(submission["groups"]["TestDropout"]["score"], abs=1e-3)
         assert row["status"] == submission["status"]
+    notes = {row["submission"]: row["note"] for row in rows}
+    assert notes["alice"] == "" and notes["carol"] == by_name(report)["carol"]["message"]
+    assert notes["bob"].startswith("TestDropout: wrong Dropout scaling")
 
 
 # -- other kinds of submissions ----------------------------------------------------------------------
@@ -181,6 +184,7 @@ def test_plugin_project_is_graded_on_the_classes_it_registers(kinds):
     # Dropout is installed on this machine, but dana did not provide it: never the installed one's credit
     assert dana["groups"]["TestDropout"] == {**dana["groups"]["TestDropout"], "score": 0, "status": "not implemented"}
     assert dana["total"] == 1
+    assert dana["not_implemented"] == ["Dropout"]  # only the names the table's groups test
 
 
 def test_crash_at_import_is_one_line(kinds):

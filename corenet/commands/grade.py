@@ -91,7 +91,7 @@ def grade(
     shown = [name for name in columns if weights[name] > 0] or columns
     rows = []
     for result in grades:
-        note = result.message if len(result.message) <= NOTE_WIDTH else result.message[: NOTE_WIDTH - 3] + "..."
+        note = result.note if len(result.note) <= NOTE_WIDTH else result.note[: NOTE_WIDTH - 3] + "..."
         rows.append([result.name, result.status, *(cell(result.groups[name]) for name in shown),
                      f"{result.total:g}", note])
     title = (f"corenet grade: {len(grades)} submission(s)" + (f", shard {shard_label}" if shard_label else "")

@@ -67,9 +67,20 @@ class SubmissionGrade:
     def total(self) -> float:
         return sum(group.score for group in self.groups.values())
 
+    @property
+    def note(self) -> str:
+        """One line for the table: the problem, else the first contract failure of the heaviest group."""
+        if self.message:
+            return self.message
+        for group in sorted(self.groups.values(), key=lambda g: -g.weight):
+            if group.status == "scored" and group.message:
+                return f"{group.group}: {group.message}"
+        return ""
+
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "path": self.path, "status": self.status,
-                "message": self.message, "total": round(self.total, 4), "seconds": round(self.seconds, 2),
+                "message": self.message, "note": self.note, "total": round(self.total, 4),
+                "seconds": round(self.seconds, 2),
                 "groups": {name: group.to_json() for name, group in self.groups.items()},
                 "not_implemented": self.not_implemented, "failures": self.failures}
 
@@ -133,8 +144,9 @@ def grade_report(name: str, kind: str, path: str, report: CheckReport, events: l
     collected = collected_contract_tests(events)
     groups = {group: score_group(group, weight, report.groups.get(group), collected.get(group, set()))
               for group, weight in weights.items()}
+    graded_names = {name for group in weights if group in report.groups for name in report.groups[group].names}
     grade = SubmissionGrade(name, kind, path, groups, seconds=report.seconds,
-                            not_implemented=report.not_implemented)
+                            not_implemented=[n for n in report.not_implemented if n in graded_names])
     grade.failures = [{"group": group_name, "test": tid, "tier": record.tier, "outcome": record.outcome,
                        "message": record.message}
                       for group_name, group in report.groups.items() for tid, record in group.failures()]
@@ -175,17 +187,17 @@ def to_json(grades: list[SubmissionGrade], weights: dict[str, float], *, shard: 
 
 
 def csv_columns(groups: list[str]) -> list[str]:
-    return ["submission", "kind", "status", "total", *groups, "message"]
+    return ["submission", "kind", "status", "total", *groups, "note"]
 
 
 def to_csv(grades: list[SubmissionGrade], groups: list[str]) -> str:
-    """One row per submission: status, total, each group's score (in ``groups`` order), the message."""
+    """One row per submission: status, total, each group's score (in ``groups`` order), the note."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_columns(groups))
     for grade in grades:
         writer.writerow([grade.name, grade.kind, grade.status, f"{grade.total:g}",
-                         *(f"{grade.groups[group].score:g}" for group in groups), grade.message])
+                         *(f"{grade.groups[group].score:g}" for group in groups), grade.note])
     return out.getvalue()
 
 
