@@ -24,18 +24,6 @@ import pickle
 
 import numpy as np
 import pytest
-from corenet_recurrent.conformance.helpers import (
-    SIZES,
-    TIME,
-    ControlError,
-    Replay,
-    TorchMirror,
-    control,
-    textbook_backward,
-    textbook_forward,
-    weights_shape,
-    which_step_was_kept,
-)
 
 from corenet.checking.expect import (
     expect,
@@ -60,6 +48,18 @@ from corenet.errors import ShapeError
 from corenet.initializers import Constant, Xavier
 from corenet.optimizers import Adam, Sgd, SgdWithMomentum
 from corenet.testing import L2Loss, ReferenceL2, gradient_check, gradient_check_weights
+from corenet_recurrent.conformance.helpers import (
+    SIZES,
+    TIME,
+    ControlError,
+    Replay,
+    TorchMirror,
+    control,
+    textbook_backward,
+    textbook_forward,
+    weights_shape,
+    which_step_was_kept,
+)
 
 GRADIENT_TOLERANCE = 1e-5
 AGREEMENT = {"rtol": 1e-9, "atol": 1e-11}

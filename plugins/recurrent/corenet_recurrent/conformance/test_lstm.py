@@ -7,6 +7,7 @@ checked in the reference tier, which names a swap when it finds one.
 
 import numpy as np
 import pytest
+
 from corenet_recurrent.conformance.contract import RecurrentContract
 
 pytestmark = pytest.mark.contract

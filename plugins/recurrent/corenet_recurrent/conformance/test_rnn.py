@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from corenet_recurrent.conformance.contract import RecurrentContract
 
 pytestmark = pytest.mark.contract

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from corenet_recurrent.conformance.activation_contract import ActivationContract
 
 pytestmark = pytest.mark.contract

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from corenet_recurrent.conformance.activation_contract import ActivationContract
 
 pytestmark = pytest.mark.contract

@@ -1,0 +1,1 @@
+"""Conformance tests of TanH, Sigmoid, RNN and LSTM, and their helpers (test code: imports pytest)."""
