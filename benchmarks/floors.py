@@ -8,7 +8,7 @@ buffers with nothing else: no checks, no allocation, no optimizer, no layout
 copies between layers. If the floor alone is slower than the target allows, no
 plain-NumPy implementation of that computation meets the target on this machine;
 the report says so per workload. Each floor is timed interleaved with corenet's
-and PyTorch's step of the same workload (see ``corenet.bench.measure``).
+and PyTorch's step of the same workload (see ``corenet_bench.measure``).
 
 - **W4 BatchNormalization** (training mode, (64, 16, 14, 14) viewed as (b, c, y·x)):
   forward needs per-channel Σx and Σx² and the output x·a + b (two ufunc calls:
@@ -37,17 +37,17 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+from corenet_bench import corenet_cases, torch_cases
+from corenet_bench import workloads as wl
+from corenet_bench.environment import blas_threads, machine_info
+from corenet_bench.measure import interleaved, summarize
+from corenet_bench.runner import load_torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from corenet.bench import corenet_cases, torch_cases
-from corenet.bench import workloads as wl
-from corenet.bench.environment import blas_threads, machine_info
-from corenet.bench.measure import interleaved, summarize
-from corenet.bench.runner import load_torch
 from corenet.plugins import get_registry
 
 Step = Callable[[], object]
-BLOCK_ELEMENTS = 1 << 15  # as corenet_batchnorm.functional: a block's arrays stay in the L2 cache
+BLOCK_ELEMENTS = 1 << 15  # as corenet_fast.batchnorm_sums: a block's arrays stay in the L2 cache
 
 
 def _random(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,9 @@ import statistics
 import sys
 import time
 
-from corenet.bench import corenet_cases, parse_workloads
+from corenet_bench import corenet_cases
+from corenet_bench.suite import parse_workloads
+
 from corenet.network import _without_input_gradient
 from corenet.plugins import get_registry
 

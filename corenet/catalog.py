@@ -41,13 +41,16 @@ BUNDLED: tuple[BundledPlugin, ...] = (
                   summary="batch normalization"),
     BundledPlugin("reg-l1l2", "corenet-reg-l1l2", "reg_l1l2", components=("L1_Regularizer", "L2_Regularizer"),
                   summary="L1 and L2 weight constraints"),
-    BundledPlugin("recurrent", "corenet-recurrent", "recurrent", components=("TanH", "Sigmoid", "RNN", "LSTM"),
+    BundledPlugin("recurrent", "corenet-recurrent", "recurrent",
+                  components=("TanH", "Sigmoid", "RNN", "LSTM"),
                   commands=("recall", "digit-rows"), summary="TanH, Sigmoid, Elman RNN and LSTM"),
     BundledPlugin("lenet", "corenet-lenet", "lenet", components=("LeNet",),
                   configs=("lenet-mnist", "digits-regularized"),
                   summary="the LeNet model and the regularized digits config"),
     BundledPlugin("fast", "corenet-fast", "fast",
                   summary="faster implementations of the core and plugin layers"),
+    BundledPlugin("export", "corenet-export", "export", commands=("export", "import-weights"),
+                  summary="export trained networks to PyTorch and ONNX, import PyTorch weights"),
 )
 
 

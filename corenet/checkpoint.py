@@ -293,7 +293,7 @@ def network_record(net, source: str) -> dict:
     record["attributes"] = {
         name: encoder.value(value, f"{source}: the network's attribute {name}")
         for name, value in sorted(vars(net).items())
-        if not name.startswith("_") and name not in NOT_ATTRIBUTES
+        if not name.startswith("_") and name not in NOT_ATTRIBUTES and name not in getattr(net, "transient", ())
     }
     return record
 

@@ -14,6 +14,7 @@ from corenet import __version__
 from corenet.commands.common import fail as _fail
 from corenet.commands.common import load_train_config as _load_train_config
 from corenet.commands.common import reads_files as _reads_files
+from corenet.commands.common import table as _table
 from corenet.commands.common import train_overrides as _train_overrides
 
 app = typer.Typer(
@@ -52,18 +53,6 @@ def main(
         if registry.unmatched_preferences:
             typer.echo(f"corenet: warning: --impl {impl}: no installed implementation is labelled "
                        f"{', '.join(registry.unmatched_preferences)}", err=True)
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
 
 
 @app.command("list-layers")
@@ -143,7 +132,7 @@ def install(
 ) -> None:
     """Install plugins with pip into the Python environment corenet runs in.
 
-    `corenet install dropout` installs the bundled plugin from this corenet checkout's plugins/dropout folder (from PyPI as corenet-dropout when corenet is not a checkout).
+    A bundled plugin's short name (`corenet install dropout`; `corenet install --help` lists them) installs it from this corenet checkout's plugin folder, or from PyPI when corenet is not a checkout.
     """  # noqa: E501 (one line per paragraph: typer keeps a docstring's line breaks)
     from corenet.commands.install import UnknownPlugin, pip_target
 
@@ -363,38 +352,14 @@ def evaluate_command(
     typer.echo(f"accuracy: {result.accuracy:.2%} ({correct} of {result.count} test samples)")
 
 
-@app.command("bench")
-def bench(
-    workload: list[str] | None = typer.Option(
-        None, "--workload", "-w", help="W1 ... W7 (repeatable). Default: all (see benchmarks/README.md)."),
-    repeats: int = typer.Option(10, "--repeats", "-r", min=1, help="Timed steps per workload (median)."),
-    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed steps before timing."),
-    dtype: str = typer.Option("both", "--dtype", help="float64, float32 or both."),
-    json_path: str | None = typer.Option(None, "--json", help="Also write machine-readable results here."),
-    no_torch: bool = typer.Option(False, "--no-torch", help="Measure corenet only, even with PyTorch."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Limit NumPy's BLAS and PyTorch to N."),
-) -> None:
-    """Time training steps in corenet and PyTorch CPU (W1 LeNet ... W7 start-up): medians and ratios.
-
-    PyTorch is optional (corenet's bench extra); without it corenet's own figures are shown.
-    """
-    from corenet.bench import run_and_report
-
-    try:
-        run_and_report(workload, dtype, repeats, warmup, json_path, use_torch=not no_torch,
-                       threads=threads)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _register_core_commands() -> None:
-    from corenet.commands import check
+    from corenet.commands import check as check_command
     from corenet.commands import data as data_command
     from corenet.commands import grade as grade_command
     from corenet.commands import inspect as inspect_command
     from corenet.commands import new_plugin as new_plugin_command
 
-    check.register(app)
+    check_command.register(app)
     inspect_command.register(app)
     data_command.register(app)
     grade_command.register(app)

@@ -92,3 +92,12 @@ def corenet_register_commands(app):
     unless their name is taken (a plugin cannot replace a built-in command) or typer cannot
     build them. Refusals and a hook that raises are reported by ``corenet plugins``.
     """
+
+
+@hookspec
+def corenet_register_exporters(register):
+    """Register layer exporters for the export plugin: ``register(layer_name, exporter)``.
+
+    ``layer_name`` is a registry layer name (``"Conv"``); ``exporter`` an instance of
+    the export plugin's ``LayerExporter`` (see docs/export.md). Only the export plugin calls it.
+    """

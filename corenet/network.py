@@ -26,6 +26,9 @@ class NeuralNetwork:
     iteration and the first layer with a non-finite value when the loss is NaN/inf.
     """
 
+    #: attributes about the last batch only: never saved, None after a load or a copy
+    transient: tuple[str, ...] = ("last_step",)
+
     def __init__(self, optimizer, weights_initializer, bias_initializer) -> None:
         if optimizer is not None:
             require_instance("NeuralNetwork: optimizer", optimizer, "calculate_update", "Adam(1e-3)")

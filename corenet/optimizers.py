@@ -106,13 +106,11 @@ class SgdWithMomentum(Optimizer):
 class Adam(Optimizer):
     """Adam with bias correction; k counts steps from 1, eps = 1e-8.
 
-    From the second step on, the moments are updated in place and the step is
-    built in two reused scratch arrays (the same operations in the same order as
-    the formulas, so the same bits); only the returned weights are a new array.
+    m <- mu * m + (1 - mu) * g;  r <- rho * r + (1 - rho) * g^2;
+    w - lr * m_hat / (sqrt(r_hat) + eps) with m_hat = m / (1 - mu^k), r_hat = r / (1 - rho^k).
     """
 
     eps = 1e-8
-    _scratch: tuple[np.ndarray, np.ndarray] | None = None  # reused buffers shaped like the gradient
 
     def __init__(self, learning_rate: float, mu: float = 0.9, rho: float = 0.999) -> None:
         super().__init__(learning_rate)
@@ -126,9 +124,7 @@ class Adam(Optimizer):
         g = np.asarray(gradient_tensor)
         _check_state("Adam", self.first_moment, g.shape)
         self.iteration += 1
-        if self._state_matches(g):
-            return weight_tensor - self._step_in_place(g)
-        if self.first_moment is None:
+        if self.first_moment is None:  # m and r start at 0
             self.first_moment = (1.0 - self.mu) * g
             self.second_moment = (1.0 - self.rho) * (g * g)
         else:
@@ -137,32 +133,3 @@ class Adam(Optimizer):
         m_hat = self.first_moment / (1.0 - self.mu**self.iteration)
         r_hat = self.second_moment / (1.0 - self.rho**self.iteration)
         return weight_tensor - self.learning_rate * m_hat / (np.sqrt(r_hat) + self.eps)
-
-    def _state_matches(self, g: np.ndarray) -> bool:
-        """True when both moments exist with g's shape and floating dtype (the in-place case)."""
-        m, r = self.first_moment, self.second_moment
-        return (isinstance(m, np.ndarray) and isinstance(r, np.ndarray) and g.dtype.kind == "f"
-                and m.shape == r.shape == g.shape and m.dtype == r.dtype == g.dtype)
-
-    def _step_in_place(self, g: np.ndarray) -> np.ndarray:
-        """Update the moments in place; return lr * m_hat / (sqrt(r_hat) + eps) in a scratch array."""
-        if self._scratch is None or self._scratch[0].shape != g.shape or self._scratch[0].dtype != g.dtype:
-            self._scratch = (np.empty_like(g), np.empty_like(g))
-        a, b = self._scratch
-        m, r = self.first_moment, self.second_moment
-        m *= self.mu  # m <- mu * m + (1 - mu) * g
-        m += np.multiply(g, 1.0 - self.mu, out=a)
-        r *= self.rho  # r <- rho * r + (1 - rho) * g^2
-        r += np.multiply(np.multiply(g, g, out=b), 1.0 - self.rho, out=b)
-        step = np.divide(m, 1.0 - self.mu**self.iteration, out=a)  # m_hat
-        step *= self.learning_rate
-        denominator = np.sqrt(np.divide(r, 1.0 - self.rho**self.iteration, out=b), out=b)  # sqrt(r_hat)
-        denominator += self.eps
-        step /= denominator
-        return step
-
-    def __getstate__(self) -> dict:
-        """Copies and checkpoints leave the scratch buffers out (they are rebuilt on demand)."""
-        state = self.__dict__.copy()
-        state.pop("_scratch", None)
-        return state

@@ -56,7 +56,8 @@ class FakeSite:
         (dist_info / "RECORD").write_text("".join(f"{f},,\n" for f in record + [f"{dist_info.name}/RECORD"]))
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("CORENET_LOAD_PLUGINS", "PYTHONPATH")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("CORENET_LOAD_PLUGINS", "CORENET_IMPL", "PYTHONPATH")}
         env.update(extra)
         return env
 

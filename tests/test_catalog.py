@@ -62,9 +62,10 @@ def test_entries_name_what_installed_plugins_provide():
         entry = catalog.by_short_name(plugin.distribution)
         if plugin.status != "ok" or entry is None:
             continue
-        registered = {name for kind, names in plugin.registered.items() if kind not in ("test_groups", "commands")
-                      for name in names}
+        registered = {name for kind, names in plugin.registered.items()
+                      if kind not in ("test_groups", "commands", "inspections") for name in names}
         assert set(plugin.registered.get("commands", ())) <= set(entry.commands)
+        assert set(plugin.registered.get("inspections", ())) <= set(entry.commands)  # `corenet inspect NAME`
         assert set(entry.components) <= registered, f"{entry.distribution} no longer registers some of its names"
         assert registered <= set(entry.components) | core | claimed, (
             f"{entry.distribution} registers names the catalog does not list: "

@@ -223,8 +223,8 @@ def test_ctrl_c_right_after_a_save_names_the_iteration_the_file_holds(tmp_path, 
     real_save = network_module.save
     saves = []
 
-    def save_then_interrupt(filename, net):
-        real_save(filename, net)
+    def save_then_interrupt(filename, net, **options):
+        real_save(filename, net, **options)
         saves.append(len(net.loss))
         if len(saves) == 2:
             raise KeyboardInterrupt

@@ -119,6 +119,45 @@ class TestSigmoidSaturation:
         np.testing.assert_array_equal(TanH().forward(x), [[-1.0, -1.0, 1.0, 1.0]])
 
 
+@pytest.mark.parametrize("tier", ["reference", "fast"])
+class TestBatchNormalizationSingleSample:
+    """A training batch with one value per channel has variance 0: both tiers refuse it (saying so) instead of
+    setting the moving variance to 0; the testing phase takes single samples."""
+
+    @staticmethod
+    def layer(tier: str, channels: int = 4):
+        from corenet.errors import RegistryError
+        from corenet.plugins import get_registry
+
+        try:
+            return get_registry().implementation("layers", "BatchNormalization", tier)(channels)
+        except RegistryError:
+            pytest.skip(f"no {tier} BatchNormalization installed")
+
+    @pytest.mark.parametrize("shape", [(1, 4), (1, 4, 1, 1), (1, 4, 1)])
+    def test_training_batch_of_one_value_per_channel_is_refused(self, tier, shape):
+        from corenet.errors import ShapeError
+
+        layer = self.layer(tier)
+        layer.forward(np.random.default_rng(0).normal(size=(8, 4)))
+        before = layer.moving_mean.copy(), layer.moving_variance.copy()
+        with pytest.raises(ShapeError, match=r"BatchNormalization\(4\): refusing a training batch of shape "
+                                             r".*one value per channel.*moving variance to 0"):
+            layer.forward(np.ones(shape))
+        np.testing.assert_array_equal(layer.moving_mean, before[0])
+        np.testing.assert_array_equal(layer.moving_variance, before[1])
+
+    def test_one_image_with_several_pixels_and_the_testing_phase_are_fine(self, tier):
+        layer = self.layer(tier)
+        rng = np.random.default_rng(1)
+        assert np.all(np.isfinite(layer.forward(rng.normal(size=(1, 4, 2, 3)))))  # 6 values per channel
+        assert np.all(layer.moving_variance > 0)
+        layer.testing_phase = True
+        single = rng.normal(size=(1, 4))
+        np.testing.assert_allclose(layer.forward(single),
+                                   (single - layer.moving_mean) / np.sqrt(layer.moving_variance + layer.epsilon))
+
+
 @pytest.mark.usefixtures("strict")
 class TestBatchNormalizationConstantChannel:
     """A channel whose values are all equal (variance 0) normalises to beta with finite gradients."""

@@ -28,8 +28,11 @@ pytestmark = [
 
 
 def corenet(*args, cwd: Path, timeout: float = 1800):
+    # what a user's install runs: the registry's own choice (the fast tier once corenet-fast is installed),
+    # not the reference tier the checkout's conftest.py selects for the other tests
+    env = {key: value for key, value in os.environ.items() if key != "CORENET_IMPL"}
     return subprocess.run([sys.executable, "-m", "corenet", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 def accuracy_of(output: str) -> float:

@@ -27,7 +27,7 @@ KINDS = ("layers", "optimizers", "initializers", "regularizers", "losses", "mode
 #: names outside the registry: the network class and the module-level save/load functions
 SPECIAL = {"NeuralNetwork": "corenet.network:NeuralNetwork", "save": "corenet.network:save",
            "load": "corenet.network:load"}
-#: implementation labels of corenet's own code (the textbook layers and corenet-fast)
+#: implementation labels of corenet's own code (the textbook layers and the fast tier)
 OWN_LABELS = ("reference", "fast")
 
 OK, NOT_IMPLEMENTED, ERROR = "ok", "not implemented", "error"

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import typer
 
+from corenet.commands.common import fail as _fail
+
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _write_json(report, json_path: str | None) -> None:
@@ -118,7 +117,7 @@ def run_tests(
     """
     from corenet.checking.check import CheckError, run_check, select_groups
     from corenet.checking.groups import all_groups, names_of
-    from corenet.cli import _table
+    from corenet.commands.common import table as _table
 
     groups = all_groups()
     if list_groups:

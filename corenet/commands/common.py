@@ -65,3 +65,16 @@ def print_table(title: str, columns, rows, sections: list[int] | None = None) ->
             table.add_section()
         table.add_row(*row)
     Console(width=max(Console().width, 160)).print(table)
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table on stdout, as wide as the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

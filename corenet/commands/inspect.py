@@ -28,7 +28,7 @@ def _check_plot(plot: Path | None) -> None:
 def inspect(
     target: str | None = typer.Argument(
         None, help="A training config (name or YAML file, default: digits), or 'recall' for the RNN/LSTM "
-        "gradient over time steps on the delayed-recall task (plugin corenet-recurrent)."),
+        "gradient over time steps on the delayed-recall task (from the recurrent plugin)."),
     iterations: int | None = typer.Option(None, "--iterations", "-n", min=1, help="Train this many batches."),
     epochs: int | None = typer.Option(
         None, "--epochs", min=1, help="Epochs to train (default: the config's; recall: 20)."),
@@ -53,7 +53,7 @@ def inspect(
         from corenet.catalog import install_hint
 
         raise _fail("inspect recall needs the delayed-recall task of the recurrent plugin; "
-                    + (install_hint("recall") or "install corenet-recurrent"))
+                    + (install_hint("recall") or "install the plugin that provides it"))
     if inspection is not None:
         if iterations is not None or batch_size is not None or data is not None:
             raise _fail(f"inspect {target} takes --epochs, --seed, --delay, --window, --streams, --plot, --json")

@@ -16,7 +16,7 @@ class UnknownPlugin(CorenetError, ValueError):
 
 
 def bundled_list() -> str:
-    """``dropout (corenet-dropout): inverted dropout; ...`` for messages."""
+    """``SHORT (DISTRIBUTION): SUMMARY; ...`` of every bundled plugin, for messages."""
     from corenet.catalog import BUNDLED
 
     return "; ".join(f"{entry.short_name} ({entry.distribution}): {entry.summary}" for entry in BUNDLED)
@@ -26,7 +26,7 @@ def pip_target(name: str, *, pypi: bool = False) -> tuple[str, bool]:
     """``(what pip installs, whether it is a local folder)`` for one ``corenet install`` argument.
 
     An existing path is installed as given; a bundled plugin's short name, distribution or
-    folder name becomes its folder in this corenet checkout (``plugins/<folder>``), else its
+    folder name becomes its folder in this corenet checkout (see :func:`corenet.catalog.checkout_folder`), else its
     distribution; with ``pypi`` or a requirement spelling (``corenet-foo>=1``, a URL) the
     argument goes to pip unchanged. Anything else raises :class:`UnknownPlugin` with a
     "did you mean" and the bundled plugins.

@@ -1,33 +1,30 @@
 """Conv: 1-D and 2-D cross-correlation with 'same' zero padding and strided subsampling.
 
-Shapes: 1-D input (batch, c, x) with ``convolution_shape`` (c, m); 2-D input
-(batch, c, y, x) with (c, m, n). ``weights`` (num_kernels, c, m[, n]), ``bias``
-(num_kernels,). Output (batch, num_kernels, ceil(y / sy)[, ceil(x / sx)]).
+Shapes: 1-D input (b, c, x) with ``convolution_shape`` (c, m); 2-D input (b, c, y, x)
+with (c, m, n). ``weights`` (k, c, m[, n]) for k = ``num_kernels``, ``bias`` (k,).
+Output (b, k, out_y[, out_x]) with out_y = ceil(y / sy), out_x = ceil(x / sx).
 
-A 1-D convolution runs as a 2-D one on a (1, x) image with a (1, m) kernel.
-Forward is one matrix product with the im2col matrix; backward is one product for
-the weight gradient and one for the input gradient, whose columns are then added
-back over the m*n kernel offsets (col2im).
+A 1-D convolution is computed as a 2-D one on (b, c, 1, x) with a (1, m) kernel.
+The recipe (im2col):
 
-Performance notes. Internally images are batch-last, (c, y, x, batch), so the
-im2col copy and the col2im additions move runs of out_x * batch contiguous numbers
-rather than rows of out_x, which NumPy does much faster. The price is turning the
-(k, y, x, batch) product back into (batch, k, y, x). With a single input channel
-(a network's first layer, e.g. LeNet's) the im2col copy costs about the same either
-way, so such layers keep the batch first, (batch, c, y, x), and use one im2col
-matrix per image, (batch, c*m*n, y*x): the products are then batched over the
-images (``np.matmul`` on stacks), the output comes out as (batch, k, y*x) and the
-error goes in as it is, with no layout copy at all. The large intermediates
-live in a per-layer workspace reused from call to call (one im2col-sized matrix
-serves forward and backward): allocating them afresh each step made the system
-hand pages back and fault them in again, which cost as much as the arithmetic.
-Output and input gradient are fresh C-contiguous (batch, ...) arrays (copies, never
-workspace views).
+1. Pad: an axis of kernel length m gets m // 2 zeros before and (m - 1) // 2 after
+   ('same' padding, as scipy.signal.correlate), so the padded input P is
+   (b, c, y + m - 1, x + n - 1).
+2. im2col: one column per output pixel (b, p, q) holding the window
+   P[b, :, p*sy : p*sy + m, q*sx : q*sx + n], flattened: C of shape (c*m*n, b*out_y*out_x).
+3. Forward: Y = W @ C + bias, with W the weights as a (k, c*m*n) matrix.
+4. Backward, with E the error as a (k, b*out_y*out_x) matrix:
+   dW = E @ C^T,  dbias = sum of E over columns,  dC = W^T @ E (c*m*n, b*out_y*out_x);
+   col2im adds each window's column of dC back onto the padded input positions it was
+   read from (a loop over the m*n kernel offsets), and cutting the padding off gives
+   the input gradient.
+
+The im2col matrix's rows are ordered (channel, kernel row, kernel column) like the
+flattened weights, and its columns (b, p, q) so that both copies (im2col, col2im)
+move rows of out_x neighbouring pixels at a time.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -39,13 +36,14 @@ from corenet.shapes import check_error, check_input, check_size, describe, posit
 
 
 class Conv(TrainableLayer):
-    """Convolution layer (see the module docstring for shapes and padding).
+    """Convolution layer (see the module docstring for shapes, padding and the recipe).
 
     ``stride_shape``: an int or a list/tuple of 1 entry (used for every axis), or
-    of 2 entries (y, x) for a 2-D convolution.
+    of 2 entries (sy, sx) for a 2-D convolution.
     """
 
     parameter_names = ("weights", "bias")
+    transient = ("_columns", "_padded_shape", "_output_shape")
 
     def __init__(self, stride_shape, convolution_shape, num_kernels: int) -> None:
         super().__init__()
@@ -59,8 +57,9 @@ class Conv(TrainableLayer):
         self.bias = np.random.uniform(0.0, 1.0, self.num_kernels).astype(dtype, copy=False)
         self.gradient_weights = None
         self.gradient_bias = None
-        self._geometry = None  # _Geometry of the last forward pass
-        self._workspace = _Workspace()
+        self._columns = None  # im2col matrix C of the last forward, (c*m*n, b*out_y*out_x)
+        self._padded_shape = None  # (b, c, y + m - 1, x + n - 1) of the last forward
+        self._output_shape = None  # shape of the last forward's output
 
     @property
     def weights_shape(self) -> tuple[int, ...]:
@@ -76,67 +75,59 @@ class Conv(TrainableLayer):
         self.bias = bias_initializer.initialize((self.num_kernels,), fan_in, fan_out)
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
-        layout = "(batch, channels, x)" if self._one_d else "(batch, channels, y, x)"
-        x = check_input(self, input_tensor, (3,) if self._one_d else (4,), layout)
-        check_size(self, x, 1, self.convolution_shape[0], "input channels")
-        weights, bias = self._parameters(x.dtype)
+        """(b, c, x) -> (b, k, out_x) or (b, c, y, x) -> (b, k, out_y, out_x)."""
+        x = self._check_input(input_tensor)
+        weights, bias = self._parameters(x.dtype)  # (k, c, m, n), (k,)
         if self._one_d:
             x = x[:, :, None, :]
-        strides = (1, *self.stride_shape) if self._one_d else self.stride_shape
-        self._geometry = g = _Geometry(x.shape, self._kernel_size, strides, x.dtype)
-        # zero-padded input (see _Geometry.image); only the interior is ever written, the border stays 0
-        padded = self._workspace.get("input", g.image(g.padded), g.dtype)
-        padded[g.image_interior] = x if g.batch_first else x.transpose(1, 2, 3, 0)
-        cols = _im2col(padded, g, self._workspace)
-        k, pixels = self.num_kernels, g.out_size[0] * g.out_size[1]
-        if g.batch_first:  # one product per image: (k, c*m*n) @ (batch, c*m*n, pixels) -> fresh (batch, k, pixels)
-            output = np.matmul(weights.reshape(k, -1), cols)
-        else:
-            output = self._workspace.get("output", (k, g.columns), g.dtype)
-            np.matmul(weights.reshape(k, -1), cols, out=output)  # (k, columns)
-        output += bias[:, None]  # kernels are the second-to-last axis either way
-        if not g.batch_first:
-            # (k, pixels, batch) to (batch, k, pixels) in two cache-friendly steps: (k, batch, pixels) first
-            by_kernel = self._workspace.get("output_by_kernel", (k, g.batch, pixels), g.dtype)
-            by_kernel[...] = output.reshape(k, pixels, g.batch).transpose(0, 2, 1)
-            output = by_kernel.transpose(1, 0, 2).copy()
-        output = output.reshape(g.batch, k, *g.out_size)
-        return output[:, :, 0, :] if self._one_d else output
+        (m, n), (sy, sx) = self._kernel_size, self._strides
+        padded = np.pad(x, ((0, 0), (0, 0), (m // 2, (m - 1) // 2), (n // 2, (n - 1) // 2)))
+        # every m x n window of every channel, keeping every sy-th row and sx-th column: (b, c, out_y, out_x, m, n)
+        windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
+        batch, channels, out_y, out_x = windows.shape[:4]
+        columns = windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * m * n, batch * out_y * out_x)  # C
+        output = weights.reshape(self.num_kernels, -1) @ columns + bias[:, None]  # (k, b*out_y*out_x)
+        output = output.reshape(self.num_kernels, batch, out_y, out_x).transpose(1, 0, 2, 3)
+        output = np.ascontiguousarray(output[:, :, 0, :] if self._one_d else output)
+        self._columns, self._padded_shape, self._output_shape = columns, padded.shape, output.shape
+        return output
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
-        g = self._geometry
-        expected = None
-        if g is not None:
-            expected = (g.batch, self.num_kernels, *(g.out_size[1:] if self._one_d else g.out_size))
-        error = check_error(self, error_tensor, expected)
+        """Error (b, k, out_y[, out_x]) -> error for the input; sets gradient_weights and gradient_bias."""
+        error = check_error(self, error_tensor, self._output_shape)
+        columns = self._columns
+        weights, _ = self._parameters(columns.dtype)
         if self._one_d:
             error = error[:, :, None, :]
-        weights, _ = self._parameters(g.dtype)
-        if g.batch_first:  # (batch, k, pixels): the error as it comes, one matrix per image
-            error_matrix = error.reshape(g.batch, self.num_kernels, -1).astype(g.dtype, copy=False)
-        else:  # (k, columns), columns ordered like the im2col matrix's
-            error_matrix = self._workspace.get("error", (self.num_kernels, g.columns), g.dtype)
-            error_matrix.reshape(self.num_kernels, *g.column_axes)[...] = error.transpose(1, 2, 3, 0)
-        cols = self._workspace.get("matrix")
-        if not self._workspace.matrix_holds_im2col:  # a second backward: rebuild it from the input
-            cols = _im2col(self._workspace.get("input"), g, self._workspace)
-        if g.batch_first:  # sum over the images of E_image @ cols_image^T
-            gradient_weights = np.matmul(error_matrix, cols.transpose(0, 2, 1)).sum(axis=0)
-            self.gradient_bias = error_matrix.sum(axis=(0, 2))
-        else:  # (cols @ E^T)^T is E @ cols^T; BLAS runs this orientation faster
-            gradient_weights = (cols @ error_matrix.T).T
-            self.gradient_bias = error_matrix.sum(axis=1)
-        self.gradient_weights = gradient_weights.reshape(self.weights_shape)
+        batch, k, out_y, out_x = error.shape
+        error_matrix = error.transpose(1, 0, 2, 3).reshape(k, -1).astype(columns.dtype, copy=False)  # E
+        self.gradient_weights = (error_matrix @ columns.T).reshape(self.weights_shape)  # dW = E C^T
+        self.gradient_bias = error_matrix.sum(axis=1)
         error_previous = None
         if self.needs_input_gradient:  # False only for a network's first layer (see BaseLayer)
-            kernel = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
-            error_previous = _input_gradient(error_matrix, kernel, g, self._workspace)
+            column_error = weights.reshape(k, -1).T @ error_matrix  # dC = W^T E, (c*m*n, b*out_y*out_x)
+            error_previous = self._col2im(column_error, (batch, out_y, out_x))
             if self._one_d:
                 error_previous = error_previous[:, :, 0, :]
         self.apply_update("weights", self.gradient_weights)
         self.apply_update("bias", self.gradient_bias)
         return error_previous
 
+    def _col2im(self, column_error: np.ndarray, out_size: tuple[int, int, int]) -> np.ndarray:
+        """Add every window's gradient back where the window was read; (b, c, y, x) without the padding."""
+        batch, out_y, out_x = out_size
+        (m, n), (sy, sx) = self._kernel_size, self._strides
+        channels = self.convolution_shape[0]
+        by_offset = column_error.reshape(channels, m, n, batch, out_y, out_x)
+        padded_batch, _, padded_y, padded_x = self._padded_shape
+        padded = np.zeros((channels, batch, padded_y, padded_x), dtype=column_error.dtype)  # (c, b, ...) like dC
+        for i in range(m):
+            for j in range(n):  # offset (i, j) read P[..., i + sy*p, j + sx*q] for output pixel (p, q)
+                padded[:, :, i : i + sy * (out_y - 1) + 1 : sy, j : j + sx * (out_x - 1) + 1 : sx] += by_offset[:, i, j]
+        y, x = padded_y - m + 1, padded_x - n + 1
+        return padded[:, :, m // 2 : m // 2 + y, n // 2 : n // 2 + x].transpose(1, 0, 2, 3).copy()
+
+    # -- helpers shared with faster subclasses ---------------------------------
     @property
     def _one_d(self) -> bool:
         return len(self.convolution_shape) == 2
@@ -146,154 +137,34 @@ class Conv(TrainableLayer):
         """(m, n) of the 2-D computation; (1, m) for a 1-D convolution."""
         return (1, self.convolution_shape[1]) if self._one_d else self.convolution_shape[1:]
 
+    @property
+    def _strides(self) -> tuple[int, int]:
+        """(sy, sx) of the 2-D computation; (1, s) for a 1-D convolution."""
+        return (1, *self.stride_shape) if self._one_d else self.stride_shape
+
+    def _check_input(self, input_tensor) -> np.ndarray:
+        """The input as a float (b, c, x) or (b, c, y, x) array with the right channel count."""
+        layout = "(batch, channels, x)" if self._one_d else "(batch, channels, y, x)"
+        x = check_input(self, input_tensor, (3,) if self._one_d else (4,), layout)
+        check_size(self, x, 1, self.convolution_shape[0], "input channels")
+        return x
+
     def _parameters(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        """The assigned weights and bias as ``dtype`` arrays, their shapes checked."""
+        """The assigned weights as (k, c, m, n) (a 1-D kernel as (k, c, 1, m)) and bias (k,), in ``dtype``."""
         weights = np.asarray(self.weights)
         if weights.shape != self.weights_shape:
             raise ShapeError(f"{describe(self)}: weights must have shape {self.weights_shape}, got {weights.shape}")
         bias = np.asarray(self.bias)
         if bias.size != self.num_kernels:
             raise ShapeError(f"{describe(self)}: bias must have {self.num_kernels} entries, got shape {bias.shape}")
+        weights = weights.reshape(self.num_kernels, self.convolution_shape[0], *self._kernel_size)
         return weights.astype(dtype, copy=False), bias.reshape(-1).astype(dtype, copy=False)
-
-    transient = ("_geometry",)
-
-    def __getstate__(self) -> dict:
-        """Pickle (and deep-copy) without the scratch space (megabytes); backward then needs a forward."""
-        state = super().__getstate__()
-        state["_workspace"] = _Workspace()
-        return state
 
     def __repr__(self) -> str:
         return f"Conv({self.stride_shape}, {self.convolution_shape}, {self.num_kernels})"
-
-
-class _Geometry:
-    """Sizes of one 2-D pass: input (batch, c, y, x), kernel (m, n), strides (sy, sx).
-
-    'same' padding puts k//2 zeros before and (k-1)//2 after an axis of kernel length k
-    (as scipy.signal.correlate 'same'); the padded image is (y + m - 1, x + n - 1) and
-    the output (ceil(y / sy), ceil(x / sx)).
-
-    ``batch_first``: internal images are (batch, c, y, x) (single input channel) rather
-    than (c, y, x, batch), and the im2col matrix is one per image, (batch, rows,
-    out_y*out_x), rather than one (rows, columns) matrix with columns ordered
-    (out_y, out_x, batch).
-    """
-
-    def __init__(self, input_shape, kernel, strides, dtype) -> None:
-        self.batch, self.channels, y, x = input_shape
-        self.size = (y, x)
-        self.kernel = tuple(kernel)
-        self.strides = tuple(strides)
-        self.dtype = dtype
-        self.before = tuple(k // 2 for k in self.kernel)
-        self.padded = (y + self.kernel[0] - 1, x + self.kernel[1] - 1)
-        self.interior = tuple(slice(before, before + size) for before, size in zip(self.before, self.size))
-        self.out_size = (-(-y // self.strides[0]), -(-x // self.strides[1]))
-        self.columns = self.out_size[0] * self.out_size[1] * self.batch  # im2col columns
-        self.rows = self.channels * self.kernel[0] * self.kernel[1]  # im2col rows
-        self.batch_first = self.channels == 1
-        self.image_interior = (slice(None), slice(None), *self.interior) if self.batch_first else (
-            slice(None), *self.interior)
-        # the im2col columns as axes: (batch, out_y, out_x) or (out_y, out_x, batch)
-        self.column_axes = (self.batch, *self.out_size) if self.batch_first else (*self.out_size, self.batch)
-
-    def image(self, size: tuple[int, int]) -> tuple[int, ...]:
-        """Shape of an internal image of spatial ``size``: (batch, c, *size) or (c, *size, batch)."""
-        return (self.batch, self.channels, *size) if self.batch_first else (self.channels, *size, self.batch)
-
-
-class _Workspace:
-    """Named scratch arrays kept between calls; one is replaced only when its shape or dtype changes.
-
-    ``matrix`` (c*m*n, columns) holds the im2col matrix after forward and the input-gradient
-    contributions after backward; ``matrix_holds_im2col`` says which.
-    """
-
-    def __init__(self) -> None:
-        self.arrays: dict[str, np.ndarray] = {}
-        self.matrix_holds_im2col = False
-
-    def get(self, name: str, shape: tuple[int, ...] | None = None, dtype=None) -> np.ndarray:
-        """The array ``name``; with ``shape`` and ``dtype``, a new zero array if it does not match."""
-        array = self.arrays.get(name)
-        if shape is not None and (array is None or array.shape != shape or array.dtype != dtype):
-            array = self.arrays[name] = np.zeros(shape, dtype=dtype)
-        return array
-
-
-def _im2col(padded: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
-    """The (c*m*n, columns) matrix whose column holds the padded input window of one output
-    pixel, or for ``g.batch_first`` one such (c*m*n, out_y*out_x) matrix per image; rows ordered
-    (channel, kernel row, kernel column) like the flattened weights. ``padded`` is the padded
-    input image (see _Geometry.image); the matrix is the workspace's."""
-    (m, n), (sy, sx) = g.kernel, g.strides
-    if g.batch_first:  # (batch, c, y, x, m, n) view of every m x n window, strided
-        cols = workspace.get("matrix", (g.batch, g.rows, g.columns // g.batch), g.dtype)
-        windows = sliding_window_view(padded, (m, n), axis=(2, 3))[:, :, ::sy, ::sx]
-        cols.reshape(g.batch, g.channels, m, n, *g.out_size)[...] = windows.transpose(0, 1, 4, 5, 2, 3)
-    else:  # (c, y, x, batch, m, n)
-        cols = workspace.get("matrix", (g.rows, g.columns), g.dtype)
-        target = cols.reshape(g.channels, m, n, *g.column_axes)
-        windows = sliding_window_view(padded, (m, n), axis=(1, 2))[:, ::sy, ::sx]
-        target[...] = windows.transpose(0, 4, 5, 1, 2, 3)
-    workspace.matrix_holds_im2col = True
-    return cols
-
-
-def _input_gradient(error_matrix: np.ndarray, kernel: np.ndarray, g: _Geometry, workspace: _Workspace) -> np.ndarray:
-    """Gradient w.r.t. the input, (batch, c, y, x), for the (k, columns) error ((batch, k, pixels) if
-    ``g.batch_first``).
-
-    One product gives, for every kernel offset (i, j), channel c and output pixel,
-    sum_k W[k, c, i, j] * error[k, pixel]; col2im adds each offset's block to the
-    padded input window it came from, then the padding is cut off.
-    """
-    k, c, m, n = kernel.shape
-    (sy, sx), (out_y, out_x) = g.strides, g.out_size
-    # overwrites the im2col matrix (same size), which the weight gradient no longer needs
-    contributions = workspace.get("matrix")
-    workspace.matrix_holds_im2col = False
-    # rows ordered (kernel row, kernel column, channel): each offset's block is contiguous
-    np.matmul(kernel.transpose(2, 3, 1, 0).reshape(m * n * c, k), error_matrix, out=contributions)
-    if g.batch_first:  # offset (i, j) -> (batch, c, out_y, out_x), added into (batch, c, y, x)
-        by_offset = contributions.reshape(g.batch, m, n, c, out_y, out_x).transpose(1, 2, 0, 3, 4, 5)
-    else:  # offset (i, j) -> (c, out_y, out_x, batch), added into (c, y, x, batch)
-        by_offset = contributions.reshape(m, n, c, out_y, out_x, g.batch)
-    padded = workspace.get("gradient", g.image(g.padded), g.dtype)
-    padded.fill(0)
-    axes = (2, 3) if g.batch_first else (1, 2)  # spatial axes of an internal image
-    with _small_ufunc_buffer():
-        for i in range(m):
-            for j in range(n):
-                window = [slice(None)] * 4
-                window[axes[0]] = slice(i, i + (out_y - 1) * sy + 1, sy)
-                window[axes[1]] = slice(j, j + (out_x - 1) * sx + 1, sx)
-                padded[tuple(window)] += by_offset[i, j]
-    interior = padded[g.image_interior]
-    # fresh, C-contiguous (batch, c, y, x)
-    return interior.copy() if g.batch_first else interior.transpose(3, 0, 1, 2).copy()
-
-
-@contextlib.contextmanager
-def _small_ufunc_buffer():
-    """Run the block with NumPy's ufunc buffer at 1024 elements (default 8192).
-
-    NumPy copies strided operands through this buffer when their contiguous runs are
-    shorter than about half of it; col2im's runs (out_x * batch numbers) usually are,
-    and a smaller buffer lets them be added in place, about twice as fast.
-    """
-    previous = np.setbufsize(1024)
-    try:
-        yield
-    finally:
-        np.setbufsize(previous)
-
 
 
 def _convolution_shape(value) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) not in (2, 3):
         raise ValueError(f"convolution_shape must be (channels, m) for 1-D or (channels, m, n) for 2-D, got {value!r}")
     return tuple(positive_int("convolution_shape entries", entry) for entry in value)
-

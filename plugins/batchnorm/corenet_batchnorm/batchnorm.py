@@ -1,13 +1,13 @@
-"""BatchNormalization for vectors (b, c) and images (b, c, y, x).
+"""BatchNormalization for vectors (b, c) and images (b, c, y, x) (also (b, c, x) and (b, c, z, y, x)).
 
 Training phase: normalise every channel with the batch mean and biased variance
 (ε = 1e-11), then scale by γ (``weights``) and shift by β (``bias``); keep moving
 averages ``moving = 0.8·moving + 0.2·batch`` of mean and variance, the first
 training batch setting them directly. Testing phase: normalise with the moving
-averages (before any training batch they are mean 0 and variance 1, as in
-PyTorch). Statistics are computed on a (b, c, y·x) view (see
-:mod:`corenet_batchnorm.functional`); ``reformat`` offers the course's
-(b·y·x, c) layout. Any (b, c, ...) input works; the output keeps its dtype.
+averages (before any training batch they are mean 0 and variance 1, as in PyTorch).
+Images are normalised as vectors: ``reformat`` turns (b, c, y, x) into (b·y·x, c)
+and back, and the formulas of :mod:`corenet_batchnorm.functional` run on those.
+The output keeps the input's floating dtype.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from corenet_batchnorm import functional as F
 class BatchNormalization(TrainableLayer):
     """Batch normalization over ``channels`` (axis 1).
 
-    ``weights`` γ and ``bias`` β: (channels,), each updated by its own optimizer copy.
+    ``weights`` γ and ``bias`` β: (channels,), each updated by its own optimizer copy;
+    ``moving_mean`` and ``moving_variance``: (channels,).
     forward/backward: (b, channels) or (b, channels, y, x) -> same shape.
     """
 
@@ -53,14 +54,13 @@ class BatchNormalization(TrainableLayer):
         self.weights = np.ones(self.channels, dtype=dtype)
         self.bias = np.zeros(self.channels, dtype=dtype)
 
-    # -- layout ------------------------------------------------------------
     def reformat(self, tensor: np.ndarray) -> np.ndarray:
-        """Image (b, c, y, x) -> (b·y·x, c); a vector (b·y·x, c) -> the last image input's shape."""
+        """Image (b, c, y, x) -> vectors (b·y·x, c); vectors (b·y·x, c) -> the last image input's shape."""
         array = np.asarray(tensor)
         if array.ndim > 2:
             check_size(self, array, 1, self.channels, "channels")
             self._image_shape = array.shape
-            return np.moveaxis(array, 1, -1).reshape(-1, self.channels)
+            return F.to_vectors(array)
         if array.ndim != 2:
             raise ShapeError(f"{self!r}.reformat takes (b, c, y, x) or (b*y*x, c), got shape {array.shape}")
         if self._image_shape is None:
@@ -72,56 +72,69 @@ class BatchNormalization(TrainableLayer):
                 f"{self!r}.reformat: a vector for the last image shape {self._image_shape} must be "
                 f"({rows}, {channels}), got {array.shape}"
             )
-        return np.ascontiguousarray(np.moveaxis(array.reshape(batch, *spatial, channels), -1, 1))
+        return F.from_vectors(array, self._image_shape)
 
-    # -- forward/backward --------------------------------------------------
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
+        """(b, c[, ...]) -> normalised, scaled and shifted, same shape and dtype."""
+        x = self.check_input(input_tensor)
+        vectors = self.reformat(x) if x.ndim > 2 else x  # (N, c)
+        gamma, beta = self.parameter("weights", x.dtype), self.parameter("bias", x.dtype)
+        if self.testing_phase:
+            mean, variance = self.moving_mean, self.moving_variance
+        else:
+            mean, variance = F.batch_statistics(vectors)
+            self.update_moving_averages(mean, variance)
+        mean, variance = mean.astype(x.dtype), variance.astype(x.dtype)
+        normalized = (vectors - mean) / np.sqrt(variance + x.dtype.type(self.epsilon))  # x̂, (N, c)
+        self._cache = (x.shape, vectors, normalized, mean, variance, self.testing_phase)
+        output = gamma * normalized + beta
+        return self.reformat(output) if x.ndim > 2 else output
+
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        """Error like the forward output -> error for the input; sets gradient_weights (γ) and gradient_bias (β)."""
+        shape = None if self._cache is None else self._cache[0]
+        error = check_error(self, error_tensor, shape)
+        _, vectors, normalized, mean, variance, testing = self._cache
+        error_vectors = (self.reformat(error) if error.ndim > 2 else error).astype(vectors.dtype, copy=False)
+        gamma = self.parameter("weights", vectors.dtype)
+        self.gradient_weights = np.sum(error_vectors * normalized, axis=0)  # ∂γ = Σ E·x̂
+        self.gradient_bias = np.sum(error_vectors, axis=0)  # ∂β = Σ E
+        if testing:  # fixed statistics: the input only passes through γ·s
+            gradient = error_vectors * gamma / np.sqrt(variance + vectors.dtype.type(self.epsilon))
+        else:
+            gradient = F.compute_bn_gradients(error_vectors, vectors, gamma, mean, variance, self.epsilon)
+        self.apply_update("weights", self.gradient_weights)
+        self.apply_update("bias", self.gradient_bias)
+        return self.reformat(gradient) if len(shape) > 2 else gradient
+
+    # -- helpers shared with faster subclasses ---------------------------------
+    def check_input(self, input_tensor) -> np.ndarray:
+        """The input as a float (b, c, ...) array with ``channels`` channels; in the training phase also
+        at least two values per channel (a variance from one value is 0, which would set the moving
+        variance to 0 and blow the testing phase up)."""
         x = check_input(self, input_tensor, (2, 3, 4, 5), "(batch, channels) or (batch, channels, y, x)")
         check_size(self, x, 1, self.channels, "channels")
         if x.ndim > 2:
             self._image_shape = x.shape
-        view = F.channel_view(x)
-        gamma, beta = self._parameter("weights"), self._parameter("bias")
-        if self.testing_phase:
-            data, data_mean = view, self.moving_mean.astype(np.float64)
-            variance = self.moving_variance.astype(np.float64)
-        else:
-            data, data_mean, mean, variance = F.batch_moments(view)
-            self._update_moving_averages(mean, variance)
-        scale = 1.0 / np.sqrt(variance + self.epsilon)
-        self._cache = (x.shape, data, data_mean, scale, self.testing_phase)
-        return F.normalize(data, data_mean, scale, gamma, beta).reshape(x.shape)
+        if not self.testing_phase and x.size // self.channels < 2:
+            raise ShapeError(
+                f"{self!r}: refusing a training batch of shape {x.shape}: it has one value per channel, whose "
+                f"variance is 0 and would drive the moving variance to 0; train with at least 2 samples per "
+                f"batch (or set testing_phase for single samples)"
+            )
+        return x
 
-    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
-        shape = None if self._cache is None else self._cache[0]
-        error = check_error(self, error_tensor, shape)
-        _, data, data_mean, scale, testing = self._cache
-        error_view = F.channel_view(error).astype(data.dtype, copy=False)
-        gamma = self._parameter("weights")
-        gradient_weights, gradient_bias = F.parameter_gradients(error_view, data, data_mean, scale)
-        if testing:  # fixed statistics: the input only passes through the scale γ·s
-            gradient = np.multiply(error_view, F.expand(gamma * scale, error_view))
-        else:
-            gradient = F.input_gradient(error_view, data, data_mean, scale, gamma,
-                                        gradient_weights, gradient_bias)
-        dtype = np.result_type(self.weights, data.dtype)
-        self.gradient_weights = gradient_weights.astype(dtype, copy=False)
-        self.gradient_bias = gradient_bias.astype(np.result_type(self.bias, data.dtype), copy=False)
-        self.apply_update("weights", self.gradient_weights)
-        self.apply_update("bias", self.gradient_bias)
-        return gradient.reshape(shape)
-
-    # -- helpers -----------------------------------------------------------
-    def _parameter(self, name: str) -> np.ndarray:
-        """γ or β as float64 (c,), whatever array was assigned (integer arrays included)."""
+    def parameter(self, name: str, dtype: np.dtype) -> np.ndarray:
+        """γ or β as a (c,) array in ``dtype``, whatever array was assigned (integer arrays included)."""
         value = np.asarray(getattr(self, name))
         if value.size != self.channels:
             raise ShapeError(
                 f"{self!r}: {name} has {value.size} entries, expected one per channel ({self.channels})"
             )
-        return value.astype(np.float64, copy=False).reshape(self.channels)
+        return value.astype(dtype, copy=False).reshape(self.channels)
 
-    def _update_moving_averages(self, mean: np.ndarray, variance: np.ndarray) -> None:
+    def update_moving_averages(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        """moving = 0.8·moving + 0.2·batch for mean and variance; the first training batch sets them."""
         dtype = self.moving_mean.dtype
         if self.moving_initialized:
             mean = self.momentum * self.moving_mean + (1.0 - self.momentum) * mean

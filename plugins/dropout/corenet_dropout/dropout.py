@@ -1,16 +1,11 @@
-"""Dropout: inverted dropout with a keep probability.
+"""Dropout: inverted dropout with a keep probability p.
 
-Training phase: ``forward`` keeps each unit with ``probability`` (a fresh mask per
-call, drawn from NumPy's global generator, so ``np.random.seed`` reproduces it)
-and scales the kept ones by ``1 / probability``; ``backward`` applies the same
-scaled mask to the error. Testing phase: identity both ways. Any shape with a
-batch axis; the output keeps the input's floating dtype.
-
-The mask is kept already scaled (``1 / probability`` or 0, in the input's dtype),
-so forward and backward are one multiplication each, split over the batch axis
-between two threads for large tensors (:mod:`corenet_dropout.parallel`). The mask
-buffer is private and refilled in place by the next training forward of the same
-shape and dtype; the arrays forward and backward return are always new.
+Training phase: ``forward`` draws a fresh mask per call, keeping each unit with
+probability p (``np.random.random(shape) < p``, from NumPy's global generator, so
+``np.random.seed`` reproduces it), and scales the kept units by 1/p so the expected
+output equals the input; ``backward`` multiplies the error by the same scaled mask.
+Testing phase: identity both ways. Any shape with a batch axis; the output keeps
+the input's floating dtype.
 """
 
 from __future__ import annotations
@@ -19,8 +14,6 @@ import numpy as np
 
 from corenet.base import BaseLayer
 from corenet.shapes import check_error, check_input, real_number
-from corenet_dropout.mask import keep_mask
-from corenet_dropout.parallel import over_rows
 
 
 class Dropout(BaseLayer):
@@ -35,45 +28,24 @@ class Dropout(BaseLayer):
         super().__init__()
         self.probability = real_number("probability (fraction kept)", probability, "Dropout",
                                        low=0.0, high=1.0, low_inclusive=False)
-        self._mask = None  # scaled keep-mask of the last training forward; None after a testing one
+        self._mask = None  # scaled keep-mask (1/p or 0) of the last training forward; None after a testing one
         self._shape = None  # shape of the last forward input (None before any forward)
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
         x = check_input(self, input_tensor, (1, 2, 3, 4, 5), "an array with a batch axis")
         self._shape = x.shape
-        if self.testing_phase or self.probability == 1.0:
+        if self.testing_phase:
             self._mask = None
             return x
-        keep = keep_mask(x.shape, self.probability)
-        scale = x.dtype.type(1.0 / self.probability)
-        mask = self._mask if _fits(self._mask, x) else np.empty(x.shape, dtype=x.dtype)
-        out = np.empty_like(x)
-
-        def scaled_mask_and_output(rows: slice) -> None:
-            np.multiply(keep[rows], scale, out=mask[rows])  # 1/p where kept, 0 elsewhere
-            np.multiply(x[rows], mask[rows], out=out[rows])
-
-        over_rows(scaled_mask_and_output, len(x), x.size)
-        self._mask = mask
-        return out
+        keep = np.random.random(x.shape) < self.probability
+        self._mask = keep.astype(x.dtype) / x.dtype.type(self.probability)
+        return x * self._mask
 
     def backward(self, error_tensor: np.ndarray) -> np.ndarray:
         error = check_error(self, error_tensor, self._shape)
-        if self._mask is None:
+        if self._mask is None:  # testing phase
             return error
-        mask = self._mask
-        if error.dtype != mask.dtype:  # an error in another float dtype: scale in the error's own dtype
-            out = np.multiply(error, error.dtype.type(1.0 / self.probability))
-            out *= mask != 0
-            return out
-        out = np.empty_like(error)
-        over_rows(lambda rows: np.multiply(error[rows], mask[rows], out=out[rows]), len(error), error.size)
-        return out
+        return error * self._mask.astype(error.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"Dropout({self.probability!r})"
-
-
-def _fits(buffer: np.ndarray | None, tensor: np.ndarray) -> bool:
-    """Whether ``buffer`` can hold a mask for ``tensor`` (same shape and dtype)."""
-    return buffer is not None and buffer.shape == tensor.shape and buffer.dtype == tensor.dtype

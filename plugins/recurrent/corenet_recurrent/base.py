@@ -29,7 +29,6 @@ class RecurrentLayer(TrainableLayer):
     parameter_names = ("weights", "output_weights")
     gates = 1  # FC column blocks of hidden_size
     state_parts = 1  # arrays in the carried state
-    workspace_class: type  # scratch buffers: workspace_class(time, input_size, hidden_size, dtype)
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
@@ -48,10 +47,8 @@ class RecurrentLayer(TrainableLayer):
         self.gradient_weights = np.zeros(self.weights_shape, dtype=dtype)
         self.gradient_output_weights = np.zeros(self.output_weights_shape, dtype=dtype)
         self._state: tuple[np.ndarray, ...] | None = None  # carried (hidden[, cell]) state
-        self._workspace = None  # buffers reused while the sequence length and dtype stay the same
-        self._workspace_key = None
-        self._output = None
-        self._used = None  # the (converted) weight arrays the last forward ran with
+        self._output = None  # y of the last forward, (time, output_size)
+        self._cache = None  # what backward needs from the last forward (set by the subclass)
 
     # -- shapes ------------------------------------------------------------
     @property
@@ -125,15 +122,6 @@ class RecurrentLayer(TrainableLayer):
                 raise ShapeError(f"{self!r}: {name} must have shape {shape}, got {array.shape}")
         return weights, output_weights
 
-    # -- scratch buffers ---------------------------------------------------------
-    def buffers(self, time: int, dtype: np.dtype):
-        """Scratch buffers (``workspace_class``) for ``time`` steps in ``dtype``, reused while both agree."""
-        key = (time, np.dtype(dtype))
-        if self._workspace is None or self._workspace_key != key:
-            self._workspace = self.workspace_class(time, self.input_size, self.hidden_size, dtype)
-            self._workspace_key = key
-        return self._workspace
-
     # -- checks ----------------------------------------------------------------
     def check_sequence(self, input_tensor) -> np.ndarray:
         """The input as a float (time, input_size) array, or a ShapeError naming the layer."""
@@ -153,16 +141,14 @@ class RecurrentLayer(TrainableLayer):
         return self._output
 
     def head_backward(
-        self, error: np.ndarray, hidden: np.ndarray, output_weights: np.ndarray, hidden_error: np.ndarray
-    ) -> np.ndarray:
-        """Output-head gradient, shape (hidden_size + 1, output_size); writes dL/dh_t into hidden_error."""
+        self, error: np.ndarray, hidden: np.ndarray, output_weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For the error (time, output_size) of y: the output weights' gradient (hidden_size + 1, output_size),
+        summed over time, and dL/dh_t from the head, (time, hidden_size)."""
         y = self._output
-        delta = error * y * (1.0 - y)
-        gradient = np.empty(self.output_weights_shape, dtype=delta.dtype)
-        np.matmul(hidden.T, delta, out=gradient[:-1])
-        np.sum(delta, axis=0, out=gradient[-1])
-        np.matmul(delta, output_weights[:-1].T, out=hidden_error)
-        return gradient
+        delta = error * y * (1.0 - y)  # dL/d(pre-activation), sigmoid' = y (1 - y)
+        gradient = np.concatenate([hidden.T @ delta, delta.sum(axis=0, keepdims=True)])
+        return gradient, delta @ output_weights[:-1].T
 
     def finish_backward(self, gradient_weights: np.ndarray, gradient_output_weights: np.ndarray) -> None:
         """Store both gradients and let each optimizer copy update its tensor."""
@@ -172,8 +158,8 @@ class RecurrentLayer(TrainableLayer):
         self.apply_update("output_weights", gradient_output_weights)
 
     # -- pickling ------------------------------------------------------------------
-    # Scratch buffers and the last forward's results are rebuilt by the next forward.
-    transient = ("_workspace", "_workspace_key", "_output", "_used")
+    # The last forward's results are rebuilt by the next forward.
+    transient = ("_output", "_cache")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, {self.output_size})"

@@ -443,27 +443,6 @@ class TestBatchNorm:
             compute_bn_gradients(np.ones((4, 3)), np.ones((4, 3)), np.ones(3), np.zeros(3), np.ones(2))
 
     @pytest.mark.corenet
-    @pytest.mark.parametrize("testing", [False, True])
-    def test_blocks_of_rows_give_the_same_bits_as_one_block(self, BatchNormalization, monkeypatch, testing):
-        # forward and input gradient run block by block over the batch; any block size gives the same result
-        from corenet_batchnorm import functional
-
-        x = np.random.standard_normal((7, 3, 5, 4)) * 2 + 1
-        error = np.random.standard_normal(x.shape)
-        results = []
-        for block in (1 << 20, 60, 1):  # one block; 1 row per block (60 elements per row); too small: 1 row
-            monkeypatch.setattr(functional, "BLOCK_ELEMENTS", block)
-            layer = BatchNormalization(3)
-            layer.weights = np.array([0.5, 1.5, -2.0])
-            layer.forward(x)
-            layer.testing_phase = testing
-            results.append((layer.forward(x), layer.backward(error), layer.gradient_weights))
-        assert len(functional.row_blocks(x.reshape(7, 3, -1))) == 7
-        for result in results[1:]:
-            for got, expected in zip(result, results[0]):
-                np.testing.assert_array_equal(got, expected)
-
-    @pytest.mark.corenet
     def test_weights_and_bias_get_separate_optimizer_copies(self, BatchNormalization):
         layer = BatchNormalization(self.channels)
         optimizer = Adam(1e-3, 0.9, 0.999)

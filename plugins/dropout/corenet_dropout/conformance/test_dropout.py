@@ -190,65 +190,6 @@ class TestDropout:
             Dropout(probability)
 
     @pytest.mark.corenet
-    def test_tiny_probability_keeps_the_right_number_of_units(self, Dropout):
-        from corenet_dropout.mask import keep_mask
-
-        # p * 2**16 = 0.5: the keep test must use the fraction below one 16-bit code, not round it to 0
-        probability = 0.5 / 65536
-        np.random.seed(7)
-        kept = np.count_nonzero(keep_mask((1 << 22,), probability))  # expect 32, Poisson sd ~5.7
-        assert 8 <= kept <= 64
-
-    @pytest.mark.corenet
-    def test_keep_mask_shape_and_certainty(self, Dropout):
-        from corenet_dropout.mask import keep_mask
-
-        mask = keep_mask((3, 4, 5), 0.5)
-        assert mask.shape == (3, 4, 5) and mask.dtype == bool
-        assert keep_mask((2, 3), 1.0).all()
-
-    @pytest.mark.corenet
-    @pytest.mark.parametrize("bits", [1, 2, 4, 8])
-    def test_random_codes_are_uniform(self, Dropout, bits):
-        from corenet_dropout.mask import random_codes
-
-        count = 100_003  # not a multiple of the codes per byte
-        codes = random_codes(count, bits)
-        assert codes.shape == (count,) and codes.dtype == np.uint8
-        frequencies = np.bincount(codes, minlength=1 << bits)
-        assert frequencies.size == 1 << bits  # no code above 2**bits - 1
-        expected = count / (1 << bits)
-        chi_square = np.sum((frequencies - expected) ** 2 / expected)
-        degrees = (1 << bits) - 1
-        assert chi_square < degrees + 10 * np.sqrt(2 * degrees) + 10  # far in the tail (seeded anyway)
-
-    @pytest.mark.corenet
-    @pytest.mark.parametrize("probability, bits", [(0.5, 1), (0.25, 2), (0.75, 2), (0.0625, 4), (0.8, 8)])
-    def test_dyadic_probabilities_use_fewer_random_bits(self, Dropout, probability, bits):
-        from corenet_dropout.mask import code_bits, keep_mask
-
-        assert code_bits(probability) == bits
-        kept = np.count_nonzero(keep_mask((1000, 1000), probability)) / 1e6
-        assert kept == pytest.approx(probability, abs=5 * np.sqrt(probability * (1 - probability) / 1e6))
-
-    @pytest.mark.corenet
-    def test_two_threads_give_the_same_bits_as_one(self, Dropout, monkeypatch):
-        from corenet_dropout import parallel
-
-        x = np.random.standard_normal((512, 300))  # above parallel.MIN_SPLIT
-        error = np.random.standard_normal(x.shape)
-        results = []
-        for threads in (1, 2):
-            monkeypatch.setattr(parallel, "THREADS", threads)
-            layer = Dropout(0.5)
-            np.random.seed(5)
-            results.append((layer.forward(x), layer.backward(error)))
-        for got, expected in zip(results[1], results[0]):
-            np.testing.assert_array_equal(got, expected)
-        kept = results[0][0] != 0
-        np.testing.assert_array_equal(results[0][0][kept], x[kept] * 2.0)
-
-    @pytest.mark.corenet
     def test_a_later_forward_leaves_earlier_outputs_alone(self, Dropout):
         layer = Dropout(0.5)
         x = np.random.standard_normal((20, 10)) + 3.0

@@ -32,7 +32,7 @@ def _helper() -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _lock:
         if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corenet-dropout")
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corenet-fast")
             _pool_pid = os.getpid()
         return _pool
 

@@ -24,8 +24,9 @@ def describe_settings(results: dict) -> str:
             f"backward + parameter update; corenet and PyTorch interleaved in one process (alternating blocks "
             f"of {s.get('block', 1)} timed steps, {_untimed(s.get('lead', 0), s.get('settle_seconds'))} after each "
             f"switch). 'ratio' is "
-            f"corenet's median over PyTorch's (lower is better for corenet; the targets are judged on it), "
-            f"'ratio of fastest' compares the fastest steps.")
+            f"corenet's median over PyTorch's (lower is better for corenet; the fast tier's targets are judged on "
+            f"it), 'reference / fast' the reference tier's median over the fast tier's (measured in the same "
+            f"interleaved run), 'ratio of fastest' compares the fastest steps.")
 
 
 def _untimed(lead: int, settle: float | None = None) -> str:
@@ -36,9 +37,14 @@ def _untimed(lead: int, settle: float | None = None) -> str:
 
 
 def verdict(row: dict) -> str:
-    """'met', 'missed: 2.5x the target', 'no target' or the row's status."""
+    """'met', 'missed: 2.5x the target', 'no target' or the row's status (reference rows: against the fast tier)."""
     if row["status"] != "ok":
         return row["status"]
+    if row.get("impl") == "reference":
+        if row.get("reference_target") is None:
+            return "no target"
+        return "met" if row["meets_reference_target"] else \
+            f"missed: {row['ratio_to_fast'] / row['reference_target']:.1f}x the target"
     if row["workload"] == "W7":
         if row["meets_target"] is None:
             return ""
@@ -71,29 +77,34 @@ def _held(summary: dict | None) -> str:
 def _target(row: dict) -> str:
     if row["workload"] == "W7":
         return f"< {row['target_ms']:.0f} ms"
+    if row.get("impl") == "reference":
+        return "-" if row.get("reference_target") is None else f"<= {row['reference_target']:g}x fast"
     return "-" if row["target"] is None else f"<= {row['target']:g}"
 
 
 def rows(results: dict) -> list[list[str]]:
-    """The table body: workload, what, dtype, corenet ms, PyTorch ms, ratio, target, verdict, peak MiB."""
+    """The table body: workload, what, dtype, tier, corenet ms, PyTorch ms, ratio, reference/fast, target,
+    verdict, ratio of fastest, peak MiB."""
     body = []
     for row in results["results"]:
         what = row.get("command") if row["workload"] == "W7" else row["title"]
         ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        to_fast = "-" if row.get("ratio_to_fast") is None else f"{row['ratio_to_fast']:.2f}"
         fastest = "-" if row.get("ratio_of_minimums") is None else f"{row['ratio_of_minimums']:.2f}"
-        body.append([row["workload"], what, row["dtype"] or "-", _ms(row["corenet"]), _ms(row["torch"]),
-                     ratio, _target(row), verdict(row), fastest,
+        body.append([row["workload"], what, row["dtype"] or "-", row.get("impl") or "-", _ms(row["corenet"]),
+                     _ms(row["torch"]), ratio, to_fast, _target(row), verdict(row), fastest,
                      f"{_mb(row['corenet'])}{_held(row['corenet'])} / {_mb(row['torch'])}"])
     return body
 
 
-HEADER = ["", "workload", "dtype", "corenet ms", "PyTorch ms", "ratio", "target", "verdict",
-          "ratio of fastest", "step MiB corenet (held) / PyTorch"]
+HEADER = ["", "workload", "dtype", "tier", "corenet ms", "PyTorch ms", "ratio", "reference / fast", "target",
+          "verdict", "ratio of fastest", "step MiB corenet (held) / PyTorch"]
 
 
 def notes(results: dict) -> list[str]:
     """Footnotes: skipped workloads, dtype problems, a missing PyTorch."""
-    lines = [f"{row['workload']} {row['dtype'] or row.get('command', '')}: {row['note']}"
+    lines = [f"{row['workload']} {row['dtype'] or row.get('command', '')}"
+             f"{' ' + row['impl'] if row.get('impl') else ''}: {row['note']}"
              for row in results["results"] if row["note"]]
     lines += [_kernel_note(row) for row in results["results"] if _kernel_note(row)]
     if not results["torch"]["available"]:
@@ -118,7 +129,7 @@ def text_report(results: dict) -> str:
     """A fixed-width table for the terminal."""
     body = rows(results)
     widths = [max(len(line[i]) for line in [HEADER, *body]) for i in range(len(HEADER))]
-    numeric = {3, 4, 5, 8}
+    numeric = {4, 5, 6, 7, 10}
 
     def fmt(line: list[str]) -> str:
         cells = [cell.rjust(width) if i in numeric else cell.ljust(width)
@@ -134,7 +145,7 @@ def text_report(results: dict) -> str:
 def markdown_report(results: dict) -> str:
     """The README's performance section body: machine and date, the table, footnotes."""
     header = ["", *HEADER[1:]]
-    align = ["---", "---", "---", "---:", "---:", "---:", "---", "---", "---:", "---:"]
+    align = ["---", "---", "---", "---", "---:", "---:", "---:", "---:", "---", "---", "---:", "---:"]
     out = [f"Measured on {describe_machine(results)}.", "", describe_settings(results), "",
            "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in rows(results)]
@@ -142,3 +153,53 @@ def markdown_report(results: dict) -> str:
     if footnotes:
         out += ["", *(f"- {line}" for line in footnotes)]
     return "\n".join(out) + "\n"
+
+
+def worst_of_table(runs: list[dict]) -> str:
+    """Issue 12's table from several runs: per workload and dtype the worst (highest) fast-tier ratio to
+    PyTorch and reference/fast ratio over the runs, medians and fastest steps, with each run's load."""
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for results in runs:
+        for row in results["results"]:
+            if row["workload"] == "W7" or row["status"] != "ok":
+                continue
+            cell = cells.setdefault((row["workload"], row["dtype"]), {})
+            values = {"fast": row["ratio"], "fast fastest": row["ratio_of_minimums"]} if row["impl"] in (
+                "fast", "selected") else {"reference": row.get("ratio_to_fast")}
+            if row["impl"] == "reference" and row.get("corenet") and row.get("ratio_to_fast") is not None:
+                fast_row = next(r for r in results["results"] if r["workload"] == row["workload"]
+                                and r["dtype"] == row["dtype"] and r["impl"] == "fast")
+                values["reference fastest"] = row["corenet"]["min_ms"] / fast_row["corenet"]["min_ms"]
+            for name, value in values.items():
+                if value is not None:
+                    cell.setdefault(name, []).append(value)
+    targets = {(key, dtype): (workload.targets.get(dtype), dtype in workload.reference_dtypes)
+               for key, workload in _workloads().items() for dtype in ("float64", "float32")}
+
+    def worst(cell: dict, name: str) -> str:
+        return f"{max(cell[name]):.2f}" if cell.get(name) else "-"
+
+    out = [f"Worst of {len(runs)} runs (load averages at start: "
+           + "; ".join(", ".join(f"{v:g}" for v in (r["machine"].get("load_average_at_start") or []))
+                       for r in runs) + ").", "",
+           "| workload | dtype | fast / PyTorch (target) | fastest steps | reference / fast (target) | fastest steps |",
+           "|---|---|---|---|---|---|"]
+    for (key, dtype), cell in sorted(cells.items()):
+        target, judged = targets.get((key, dtype), (None, False))
+        fast_target = f" (≤ {target:g})" if target is not None else ""
+        reference_target = f" (≤ {_reference_target():g})" if judged else ""
+        out.append(f"| {key} | {dtype} | {worst(cell, 'fast')}{fast_target} | {worst(cell, 'fast fastest')} | "
+                   f"{worst(cell, 'reference')}{reference_target} | {worst(cell, 'reference fastest')} |")
+    return "\n".join(out) + "\n"
+
+
+def _workloads():
+    from corenet_bench.workloads import WORKLOADS
+
+    return WORKLOADS
+
+
+def _reference_target() -> float:
+    from corenet_bench.workloads import REFERENCE_TARGET
+
+    return REFERENCE_TARGET

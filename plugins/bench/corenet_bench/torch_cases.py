@@ -8,8 +8,8 @@ layers always return the error for the previous layer.
 
 from __future__ import annotations
 
-from corenet.bench import workloads as wl
-from corenet.bench.corenet_cases import Case
+from corenet_bench import workloads as wl
+from corenet_bench.corenet_cases import Case
 
 
 def build(key: str, dtype: str, torch) -> Case:
@@ -48,14 +48,20 @@ def _sgd(torch, parameters: list):
     return torch.optim.SGD(parameters, lr=wl.SGD_RATE)
 
 
-def _lenet(dtype, torch) -> Case:
+def lenet_module(torch, dtype):
+    """corenet-lenet's network in PyTorch (logits; the softmax is in the loss): (b, 1, 28, 28) -> (b, 10)."""
     nn = torch.nn
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(784, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     ).to(dtype)
+
+
+def _lenet(dtype, torch) -> Case:
+    nn = torch.nn
+    model = lenet_module(torch, dtype)
     # corenet's L2 shrinkage lr*alpha*w, taken on the weights before the Adam step, is AdamW's weight decay
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8,
                                   weight_decay=4e-4)

@@ -1,4 +1,5 @@
-"""One training step of each workload in corenet, built from the plugin registry.
+"""One training step of each workload in corenet, built from the plugin registry (or one tier's view of it,
+:class:`corenet_bench.tiers.TierRegistry`).
 
 :func:`build` returns a :class:`Case`: ``step()`` runs forward + backward (the
 layer's optimizer updates inside backward), ``dtypes()`` lists the dtypes of the
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corenet.bench import workloads as wl
-from corenet.bench.workloads import Skip
+from corenet_bench import workloads as wl
+from corenet_bench.workloads import Skip
 
 
 @dataclass
@@ -59,12 +60,16 @@ def build(key: str, dtype: str, registry) -> Case:
         return _BUILDERS[key](np_dtype, registry)
 
 
+#: which distribution provides a name the workloads need (for skip notes)
+PROVIDERS = {"Dropout": "corenet-dropout", "BatchNormalization": "corenet-batchnorm", "RNN": "corenet-recurrent",
+             "LSTM": "corenet-recurrent", "L2_Regularizer": "corenet-reg-l1l2"}
+
+
 def _need(registry, kind: str, name: str):
     table = getattr(registry, kind)
     if name not in table:
-        from corenet.config import plugin_hint
-
-        raise Skip(f"{name} is not installed ({plugin_hint(name) or 'no installed plugin registers it'})")
+        provider = PROVIDERS.get(name)
+        raise Skip(f"{name} is not installed" + (f" (install the plugin {provider})" if provider else ""))
     return table[name]
 
 
@@ -101,12 +106,7 @@ def _xavier(registry):
 
 
 def _lenet(dtype: np.dtype, registry) -> Case:
-    note = ""
-    if "LeNet" in registry.models:
-        net = registry.models["LeNet"]()
-    else:
-        net = _lenet_standin(registry)
-        note = "LeNet plugin not installed: the same network assembled from registered layers"
+    net, note = _lenet_standin(registry), ""
     inputs = np.random.standard_normal((wl.LENET_BATCH, 1, 28, 28)).astype(dtype)
     labels = np.eye(10, dtype=dtype)[np.random.randint(0, 10, wl.LENET_BATCH)]
     net.data_layer = FixedBatch(inputs, labels)
@@ -128,7 +128,7 @@ def _lenet(dtype: np.dtype, registry) -> Case:
 
 
 def _lenet_standin(registry):
-    """The LeNet of API.md from registered components, for when corenet-lenet is not installed."""
+    """The LeNet of API.md (corenet-lenet's model) from the registry's components, so a tier's classes are used."""
     from corenet.network import NeuralNetwork
 
     l2 = _need(registry, "regularizers", "L2_Regularizer")

@@ -1,14 +1,15 @@
-"""The benchmark suite: corenet against PyTorch CPU on the workloads W1-W7.
+"""The benchmark suite: corenet (either tier) against PyTorch CPU on the workloads W1-W7.
 
 ``corenet bench`` and ``benchmarks/run.py`` both call :func:`run_and_report`.
 Everything heavy (NumPy layers, PyTorch) is imported only when a run starts.
 
-Modules: :mod:`~corenet.bench.workloads` (what W1-W7 are and their targets),
-:mod:`~corenet.bench.corenet_cases` / :mod:`~corenet.bench.torch_cases` (one
-training step of each workload per framework), :mod:`~corenet.bench.measure`
-(interleaved timing, peak memory), :mod:`~corenet.bench.startup` (W7),
-:mod:`~corenet.bench.environment` (threads, machine), :mod:`~corenet.bench.runner`
-(the JSON result), :mod:`~corenet.bench.report` (text and markdown tables).
+Modules: :mod:`~corenet_bench.workloads` (what W1-W7 are and their targets),
+:mod:`~corenet_bench.tiers` (the reference or fast tier's view of the registry),
+:mod:`~corenet_bench.corenet_cases` / :mod:`~corenet_bench.torch_cases` (one
+training step of each workload per framework), :mod:`~corenet_bench.measure`
+(interleaved timing, peak memory), :mod:`~corenet_bench.startup` (W7),
+:mod:`~corenet_bench.environment` (threads, machine), :mod:`~corenet_bench.runner`
+(the JSON result), :mod:`~corenet_bench.report` (text and markdown tables).
 """
 
 from __future__ import annotations
@@ -56,16 +57,22 @@ def run_and_report(
     out: TextIO | None = None,
     registry=None,
     threads: int | None = None,
+    impl: str | None = None,
 ) -> dict:
-    """Run the chosen workloads, print the table to ``out`` and optionally write JSON; return the results."""
-    from corenet.bench.report import text_report
-    from corenet.bench.runner import run
+    """Run the chosen workloads, print the table to ``out`` and optionally write JSON; return the results.
+
+    ``impl``: ``reference``, ``fast`` or ``both`` tiers; None measures the registry's selection.
+    """
+    from corenet_bench.report import text_report
+    from corenet_bench.runner import run
+    from corenet_bench.tiers import parse_impl
 
     out = out or sys.stdout
     if repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
     if warmup < 0:
         raise ValueError(f"--warmup must be at least 0, got {warmup}")
+    tiers = parse_impl(impl)
     results = run(
         parse_workloads(workloads),
         parse_dtypes(dtype),
@@ -74,6 +81,7 @@ def run_and_report(
         use_torch=use_torch,
         registry=registry,
         threads=threads,
+        tiers=tiers,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     out.write(text_report(results))
