@@ -3,10 +3,17 @@
 With corenet-fast installed the registry would select the fast layers; the suite's
 default run checks the textbook ones instead, and CI runs the conformance suite a
 second time with ``CORENET_IMPL=fast`` (see ``.ci/run`` and docs/two-tiers.md).
-Installed conformance tests run by ``corenet run-tests`` do not see this file:
-they test whatever the registry selects.
+Only a pytest run rooted at this checkout (its pyproject.toml) is affected: conformance
+tests run by ``corenet run-tests`` or ``corenet check`` (their own root, even from an
+editable install) test whatever the registry selects.
 """
 
 import os
+from pathlib import Path
 
-os.environ.setdefault("CORENET_IMPL", "reference")
+CHECKOUT = Path(__file__).resolve().parent
+
+
+def pytest_configure(config) -> None:
+    if Path(config.rootpath).resolve() == CHECKOUT:
+        os.environ.setdefault("CORENET_IMPL", "reference")

@@ -49,6 +49,8 @@ BUNDLED: tuple[BundledPlugin, ...] = (
                   summary="the LeNet model and the regularized digits config"),
     BundledPlugin("fast", "corenet-fast", "fast",
                   summary="faster implementations of the core and plugin layers"),
+    BundledPlugin("bench", "corenet-bench", "bench", commands=("bench",),
+                  summary="the benchmark suite: corenet's tiers against PyTorch (corenet bench)"),
     BundledPlugin("export", "corenet-export", "export", commands=("export", "import-weights"),
                   summary="export trained networks to PyTorch and ONNX, import PyTorch weights"),
 )

@@ -49,7 +49,8 @@ def envelope_bytes(record, *, format_version: int = FORMAT_VERSION, sha256: str 
 
 @contextlib.contextmanager
 def registered(*classes: type, kind: str = "layers", label: str = "test", priority: int = 60, names=None):
-    """The process registry with ``classes`` registered too (as ``label``, selected by priority); restored after."""
+    """The process registry with ``classes`` registered too (as ``label``) and selected, whatever the
+    preference (a checkout's pytest prefers ``reference``); restored after."""
     registry = plugins.get_registry()
     info = plugins.PluginInfo("test", "corenet-test-plugin", "0.0.1", __name__)
     added = []
@@ -58,7 +59,8 @@ def registered(*classes: type, kind: str = "layers", label: str = "test", priori
         implementation = plugins.Implementation(kind, name, cls, label, priority, info)
         registry.implementations.setdefault((kind, name), []).append(implementation)
         added.append((kind, name, implementation))
-    registry.prefer(registry.preference)
+    previous = registry.preference
+    registry.prefer(",".join([previous or "", *(f"{name}={label}" for _, name, _ in added)]))
     try:
         yield registry
     finally:
@@ -69,7 +71,7 @@ def registered(*classes: type, kind: str = "layers", label: str = "test", priori
                 del registry.implementations[(kind, name)]
                 registry.selected.pop((kind, name), None)
                 getattr(registry, kind).pop(name, None)
-        registry.prefer(registry.preference)
+        registry.prefer(previous)
 
 
 # -- hand-made pickles -----------------------------------------------------------------------------

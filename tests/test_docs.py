@@ -5,6 +5,9 @@
   Each page runs in a fresh temporary folder.
 - A ```console block runs each ``$ command`` line with bash in that page's folder and
   expects exit status 0; lines without ``$ `` are example output and are not compared.
+- A block whose fence names a file, ```` ```python title="my_relu.py" ````, is written to
+  that file in the page's folder instead of being run (any language: configs too), so
+  later blocks can use it, as a reader who saves it would.
 - A block right after a line ``<!-- not-run: REASON -->`` is skipped; the reason is
   required and shown in the test report.
 
@@ -24,9 +27,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
+TITLE = re.compile(r'title="([\w.-]+)"')
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*$")
 RUNNABLE = ("python", "console")
+#: commands that change the Python environment the docs are tested in: such a block must be not-run
+ENVIRONMENT_CHANGES = re.compile(r"\b(pip|corenet)\s+(-\S+\s+)*(install|uninstall)\b")
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
 
@@ -38,6 +44,7 @@ class Block:
     language: str
     code: str
     skip_reason: str | None
+    filename: str | None = None
 
 
 def blocks(page: Path) -> list[Block]:
@@ -49,8 +56,9 @@ def blocks(page: Path) -> list[Block]:
         marker = NOT_RUN.search(before)
         if marker is not None and not marker.group(1):
             raise ValueError(f"{page}:{text.count(chr(10), 0, match.start()) + 1}: not-run needs a reason")
+        title = TITLE.search(match.group(2))
         found.append(Block(page, text.count("\n", 0, match.start()) + 1, match.group(1).lower(),
-                           match.group(2), marker.group(1) if marker else None))
+                           match.group(3), marker.group(1) if marker else None, title.group(1) if title else None))
     return found
 
 
@@ -82,6 +90,9 @@ def run_page(page: Path, folder: Path) -> list[str]:
         assert result.returncode == 0, f"{_page_id(page)}: python blocks failed:\n{result.stderr[-3000:]}"
 
     for block in blocks(page):
+        if block.filename is not None and block.skip_reason is None:
+            (folder / block.filename).write_text(block.code)
+            continue
         if block.language not in RUNNABLE:
             continue
         if block.skip_reason is not None:
@@ -94,6 +105,9 @@ def run_page(page: Path, folder: Path) -> list[str]:
         flush_python()  # console commands may use files the python blocks wrote
         python_source.clear()
         for command in (line[2:] for line in block.code.splitlines() if line.startswith("$ ")):
+            assert not ENVIRONMENT_CHANGES.search(command), (
+                f"{_page_id(page)} line {block.line}: `{command}` would change the environment the tests run in; "
+                f"mark the block <!-- not-run: REASON -->")
             result = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
                                     timeout=PAGE_TIMEOUT)
             assert result.returncode == 0, (
@@ -118,7 +132,7 @@ def test_not_run_markers_give_reasons():
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_code_blocks_run(page: Path, tmp_path: Path):
-    runnable = [b for b in blocks(page) if b.language in RUNNABLE]
+    runnable = [b for b in blocks(page) if b.language in RUNNABLE and b.filename is None]
     if not runnable:
         pytest.skip("no runnable code blocks")
     run_page(page, tmp_path)
