@@ -319,3 +319,91 @@ def test_skipped_tests_never_count_as_passed():
     late = score_group("TestOptimizers", 10, _group(("contract", "passed", "")), collected={"t0", "t1", "t2", "t3"})
     assert late.score == 2.5 and late.not_run == 3
     assert score_group("TestOptimizers", 10, None).score == 0
+
+
+# -- an installed plugin cannot weigh in; the runner's time limits -----------------------------------
+SLOW_GROUPS = '''
+import os
+
+from corenet import hookimpl
+
+HERE = os.path.dirname(__file__)
+
+
+@hookimpl
+def corenet_register_test_groups(register):
+    register("TestBonus", [os.path.join(HERE, "test_bonus_group.py")], 100, names=("Bonus",))
+    register("TestSlowExit", [os.path.join(HERE, "test_slow_exit_group.py")], 0, names=("SlowExit",))
+    register("TestHang", [os.path.join(HERE, "test_hang_group.py")], 0, names=("Hang",))
+'''
+BONUS_TESTS = "def test_free_points():\n    pass\n"
+# every test is quick, but the process takes 4 s to exit after the last one
+SLOW_EXIT_TESTS = "import atexit\nimport time\n\natexit.register(time.sleep, 4)\n\n\ndef test_quick():\n    pass\n"
+HANG_TESTS = "def test_first():\n    pass\n\n\ndef test_hangs():\n    while True:\n        pass\n"
+
+
+@pytest.fixture
+def slow_site(fake_site):
+    fake_site.add_distribution("corenet-slow", {"slow": "corenet_slow"},
+                               {"corenet_slow": SLOW_GROUPS, "test_bonus_group": BONUS_TESTS,
+                                "test_slow_exit_group": SLOW_EXIT_TESTS, "test_hang_group": HANG_TESTS})
+    return fake_site
+
+
+def test_an_installed_plugin_adds_no_weighted_group(slow_site, tmp_path):
+    (tmp_path / "submissions" / "ann").mkdir(parents=True)  # not a submission: an instant error row
+    listed = slow_site.run("run-tests", "--list")
+    assert "TestBonus" in listed.stdout and "100" in listed.stdout  # installed, with a bonus weight of its own
+    result = slow_site.run("grade", str(tmp_path / "submissions"), "--json", str(tmp_path / "g.json"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert report["weights"] == COURSE_WEIGHTS and report["max_total"] == 85
+    assert "TestBonus" not in report["submissions"][0]["groups"]
+    # the teacher may choose to weigh it
+    (tmp_path / "w.json").write_text('{"TestBonus": 3}')
+    chosen = slow_site.run("grade", str(tmp_path / "submissions"), "--json", str(tmp_path / "g.json"), "--weights",
+                           str(tmp_path / "w.json"))
+    assert chosen.returncode == 0 and json.loads((tmp_path / "g.json").read_text())["max_total"] == 3
+
+
+RUN = '''
+import json, sys, time
+from corenet.checking.runner import run_groups
+from corenet.plugins import get_registry
+
+groups = [get_registry().test_groups[name] for name in sys.argv[1].split(",")]
+timeout = float(sys.argv[2]) if sys.argv[2] != "-" else None
+total = float(sys.argv[3]) if sys.argv[3] != "-" else None
+started = time.monotonic()
+result = run_groups(groups, timeout=timeout, total_timeout=total)
+print(json.dumps({"seconds": time.monotonic() - started,
+                  "events": [e for e in result.events if e["event"] in ("result", "timeout")]}))
+'''
+
+
+def _run_groups(site, groups: str, timeout: str, total: str) -> dict:
+    script = site.root.parent / "run.py"
+    script.write_text(RUN)
+    done = subprocess.run([str(site.python), str(script), groups, timeout, total], capture_output=True, text=True,
+                          env=site.env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_pytests_slow_exit_is_no_groups_timeout(slow_site):
+    run = _run_groups(slow_site, "TestSlowExit,TestBonus", "2", "-")
+    assert [e["event"] for e in run["events"]] == ["result", "result"], run["events"]
+    assert {e["outcome"] for e in run["events"]} == {"passed"}
+    assert run["seconds"] >= 4  # the process was left to exit on its own
+
+
+def test_the_whole_runs_time_limit_stops_every_group_left(slow_site):
+    run = _run_groups(slow_site, "TestHang,TestBonus", "-", "3")
+    assert run["seconds"] < 30
+    timeouts = {e["group"]: e for e in run["events"] if e["event"] == "timeout"}
+    assert set(timeouts) == {"TestHang", "TestBonus"}
+    assert timeouts["TestHang"]["id"] == "test_hang_group.py::test_hangs"
+    assert "the time limit of 3 s for the whole run ran out in test_hang_group.py::test_hangs" in \
+        timeouts["TestHang"]["message"]
+    assert timeouts["TestBonus"]["message"] == "not run: the time limit of 3 s for the whole run ran out"
+    assert [e["id"] for e in run["events"] if e["event"] == "result"] == ["test_hang_group.py::test_first"]

@@ -29,7 +29,7 @@ def new_plugin(
 
     \b
     corenet new-plugin swish
-    corenet new-plugin scale --trainable --to plugins/scale
+    corenet new-plugin scale --trainable --to scale-plugin
     """
     from corenet import __version__
     from corenet.plugin_template import TemplateError, plan_plugin, write
