@@ -160,8 +160,6 @@ def uninstall(
     _pip(["uninstall", *(["-y"] if yes else []), *names])
 
 
-
-
 def _list_configs() -> None:
     from corenet.config import ConfigError, available_configs, parse_yaml
 
@@ -370,11 +368,15 @@ def evaluate_command(
 def _register_core_commands() -> None:
     from corenet.commands import check as check_command
     from corenet.commands import data as data_command
+    from corenet.commands import grade as grade_command
     from corenet.commands import inspect as inspect_command
+    from corenet.commands import new_plugin as new_plugin_command
 
     check_command.register(app)
     inspect_command.register(app)
     data_command.register(app)
+    grade_command.register(app)
+    new_plugin_command.register(app)
 
 
 _register_core_commands()

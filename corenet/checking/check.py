@@ -67,8 +67,11 @@ def plan_course(folder: Path) -> tuple[dict[str, str | None], list[TestGroup]]:
 
 def run_check(target: str, layout: str, targets: dict[str, str | None] | None, groups: list[TestGroup], *,
               pythonpath: list[str] = (), cwd: str | None = None, timeout: float | None = None,
-              extra_args: list[str] = (), capture: bool = True) -> tuple[CheckReport, RunResult]:
+              extra_args: list[str] = (), capture: bool = True,
+              total_timeout: float | None = None) -> tuple[CheckReport, RunResult]:
     """Run ``groups`` against ``targets`` (None: the installed implementations) and report.
+
+    ``timeout`` limits each group, ``total_timeout`` the whole run (see :func:`run_groups`).
 
     Groups whose every name is explicitly not implemented (a course folder without the file)
     are not run and reported "not implemented".
@@ -78,7 +81,8 @@ def run_check(target: str, layout: str, targets: dict[str, str | None] | None, g
     runnable = [group for group in groups if not set(names_of(group)) <= absent]
     skipped = [group for group in groups if group not in runnable]
     result = run_groups(runnable, targets=targets, pythonpath=list(pythonpath), cwd=cwd, timeout=timeout,
-                        extra_args=list(extra_args), capture=capture) if runnable else RunResult()
+                        extra_args=list(extra_args), capture=capture,
+                        total_timeout=total_timeout) if runnable else RunResult()
     events = list(result.events)
     for group in skipped:
         events.append({"event": "not_implemented", "group": group.name,

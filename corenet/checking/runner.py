@@ -5,6 +5,8 @@ When a group runs longer than ``timeout`` seconds, the process is killed, that g
 reported ``timeout`` (the test that was running is named) and a fresh process runs the
 groups that had not started yet; the groups that finished keep their results. Before its
 first test a process gets at least :data:`STARTUP_SECONDS` (importing, collecting).
+``total_timeout`` limits the whole run (``corenet grade``'s time per submission): when it
+runs out, the group running is reported ``timeout`` and so is every group not yet run.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ def _kill(process: subprocess.Popen) -> None:
 
 def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None = None,
                pythonpath: list[str] = (), cwd: str | None = None, timeout: float | None = None,
-               extra_args: list[str] = (), capture: bool = True) -> RunResult:
-    """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS."""
+               extra_args: list[str] = (), capture: bool = True, total_timeout: float | None = None) -> RunResult:
+    """Run ``groups`` (in order) in pytest subprocesses; ``targets`` becomes CORENET_TARGETS.
+
+    ``timeout`` limits each group, ``total_timeout`` the whole run (seconds; None: no limit)."""
     env = dict(os.environ)
     env.pop(TARGETS_ENV, None)  # None: the installed implementations, whatever the caller's environment says
     if targets is not None:
@@ -95,6 +99,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
         env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     result = RunResult()
     started_at = time.monotonic()
+    budget = None if total_timeout is None else (started_at + total_timeout, total_timeout)
     remaining = list(groups)
     outputs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="corenet-check-") as scratch:
@@ -109,7 +114,7 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
                 process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True,
                                            stdout=output if capture else None,
                                            stderr=subprocess.STDOUT if capture else None)
-                events, finished = _watch(process, report, remaining, timeout)
+                events, finished = _watch(process, report, remaining, timeout, budget)
             result.events += events
             if capture:
                 outputs.append(log.read_text(errors="replace"))
@@ -126,29 +131,56 @@ def run_groups(groups: list[TestGroup], *, targets: dict[str, str | None] | None
     return result
 
 
-def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
-           timeout: float | None) -> tuple[list[dict], int | None]:
+def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup], timeout: float | None,
+           budget: tuple[float, float] | None = None) -> tuple[list[dict], int | None]:
     """Follow ``process``'s events until it exits (returns None) or a group exceeds ``timeout``
-    (kills it; returns the index in ``groups`` of the first group still to run)."""
+    (kills it; returns the index in ``groups`` of the first group still to run) or the run's
+    ``budget`` (end time, seconds) runs out (kills it; returns ``len(groups)``: nothing more runs).
+
+    Once every collected test of the current group has its result, that group's clock stops:
+    pytest's own wind-down (session teardown, interpreter exit) is nobody's timeout. A process
+    that then neither starts a test nor exits within :data:`STARTUP_SECONDS` is stopped.
+    """
     names = [group.name for group in groups]
     events: list[dict] = []
     offset = 0
     current: str | None = None
     running: dict | None = None
     clock = time.monotonic()
+    expected: dict[str | None, int] = {}
+    results: dict[str | None, int] = {}
+    clock_after_result = clock
     while True:
         exited = process.poll() is not None
         new, offset = _read_new(report, offset)
         for event in new:
             events.append(event)
-            if event["event"] == "start":
+            if event["event"] == "collected":
+                for test in event.get("tests", []):
+                    expected[test.get("group")] = expected.get(test.get("group"), 0) + 1
+            elif event["event"] == "start":
                 running = event
                 if event.get("group") != current:
                     current, clock = event.get("group"), time.monotonic()
             elif event["event"] == "result":
                 running = None
+                results[event.get("group")] = results.get(event.get("group"), 0) + 1
+                clock_after_result = time.monotonic()
         if exited:
             return events, None
+        done = {name for name in names if results.get(name, 0) >= expected.get(name, 0) > 0}
+        if budget is not None and time.monotonic() > budget[0]:
+            _kill(process)
+            new, offset = _read_new(report, offset)
+            return events + new + _out_of_time(names, current, running, budget[1], done), len(names)
+        if current is not None and running is None and current in done:  # winding down, or between groups
+            if time.monotonic() - clock_after_result > STARTUP_SECONDS:
+                _kill(process)
+                message = f"not run: the test process stopped responding after {current}"
+                return events + [{"event": "timeout", "group": name, "message": message}
+                                 for name in names if name not in done and not results.get(name)], None
+            time.sleep(POLL_SECONDS)
+            continue
         limit = timeout if current is not None or timeout is None else max(timeout, STARTUP_SECONDS)
         if limit is not None and time.monotonic() - clock > limit:
             _kill(process)
@@ -166,3 +198,22 @@ def _watch(process: subprocess.Popen, report: Path, groups: list[TestGroup],
                            "tier": running.get("tier") if running else None, "message": message})
             return events, (names.index(current) + 1) if current in names else len(names)
         time.sleep(POLL_SECONDS)
+
+
+def _out_of_time(names: list[str], current: str | None, running: dict | None, seconds: float,
+                 done: set[str]) -> list[dict]:
+    """``timeout`` events for the group running when the run's time limit ran out and every later group
+    (``done``: groups whose every test has its result)."""
+    message = f"the time limit of {seconds:g} s for the whole run ran out"
+    events = []
+    later = names
+    if current is not None:
+        if current not in done:
+            test = running.get("id") if running else None
+            events.append({"event": "timeout", "group": current, "id": test,
+                           "tier": running.get("tier") if running else None,
+                           "message": message + (f" in {test}" if test else "") + " (an endless loop, or far too "
+                           "slow?)"})
+        later = names[names.index(current) + 1:] if current in names else []
+    return events + [{"event": "timeout", "group": name, "message": f"not run: {message}"}
+                     for name in later if name not in done]
