@@ -303,6 +303,18 @@ def test_every_page_has_a_title_and_no_path_outside_the_repository():
         assert "../shared" not in text, f"{_page_id(page)} points at ../shared, which a user's clone lacks"
 
 
+def test_reference_pages_cover_every_hook_and_config_key():
+    from corenet import config, hookspecs
+
+    hooks = (REPO / "docs" / "reference" / "hooks.md").read_text(encoding="utf-8")
+    for name in dir(hookspecs):
+        if name.startswith("corenet_register_"):
+            assert f"### `{name}`" in hooks, f"docs/reference/hooks.md has no section for the hook {name}"
+    configs = (REPO / "docs" / "reference" / "configs.md").read_text(encoding="utf-8")
+    for key in (*config.TOP_KEYS, *config.NETWORK_KEYS, *config.TRAINING_KEYS):
+        assert f"| `{key}` |" in configs, f"docs/reference/configs.md has no row for the config key {key}"
+
+
 def test_markers_are_known_and_give_reasons():
     for page in PAGES:
         blocks(page)  # raises on an unknown marker or one without a value
