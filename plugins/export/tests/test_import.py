@@ -75,7 +75,10 @@ def test_round_trip_of_recall_cells_is_bit_identical(cell, request, tmp_path: Pa
     config.write_text(RECURRENT_CONFIG.format(cell=cell.upper()))
     imported = round_trip(case.network, str(config), tmp_path)
     assert_bit_identical(imported, case.network)
-    np.testing.assert_array_equal(corenet_outputs(imported, case.inputs[:1])[0], case.corenet_outputs()[0])
+    # the weights are bit-identical; the outputs agree to rounding, since the config may select another
+    # implementation of the name (corenet-fast's) than the one recall trained with
+    np.testing.assert_allclose(corenet_outputs(imported, case.inputs[:1])[0], case.corenet_outputs()[0],
+                               rtol=1e-12, atol=1e-15)
 
 
 def digits_sequential():
