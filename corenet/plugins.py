@@ -12,9 +12,8 @@ several plugins. Each registration is an :class:`Implementation` with a label
 The Registry's tables (``registry.layers["Conv"]``) hold the *selected*
 implementation of each name:
 
-1. a preference (``CORENET_IMPL``, ``corenet --impl``, a config's ``implementation``
-   key, :meth:`Registry.prefer`) such as ``reference`` (every name that has a
-   ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
+1. a preference (``CORENET_IMPL``, ``corenet --impl``, :meth:`Registry.prefer`) such as
+   ``reference`` (every name that has a ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
 2. otherwise the highest priority: corenet's textbook layers register as
    ``reference`` with priority 0, the fast tier as ``fast`` with 10, and any other
    plugin by default with :data:`DEFAULT_PRIORITY` (50): installing a plugin that
