@@ -13,10 +13,11 @@ FAST_TIER = {"implementation": "fast", "priority": 10}
 
 #: registry name -> "module:class" of its fast layer (imported when registered)
 LAYERS: dict[str, str] = {
-    # Conv, BatchNormalization and LSTM use compiled kernels when numba is installed (corenet_fast.numba)
-    "Conv": "corenet_fast.numba.layers:Conv",
+    # Pooling, BatchNormalization and LSTM use compiled kernels when numba is installed (corenet_fast.numba)
+    "Conv": "corenet_fast.conv:Conv",
     "BatchNormalization": "corenet_fast.numba.layers:BatchNormalization",
     "Dropout": "corenet_fast.dropout:Dropout",
+    "Pooling": "corenet_fast.numba.layers:Pooling",
     "RNN": "corenet_fast.rnn:RNN",
     "LSTM": "corenet_fast.numba.layers:LSTM",
 }

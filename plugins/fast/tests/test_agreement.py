@@ -181,15 +181,22 @@ def test_state_saved_by_one_tier_runs_in_the_other(case):
 # -- Adam on its own ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["numba", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fast_adam_gives_the_reference_bits(dtype):
+def test_fast_adam_gives_the_reference_bits(dtype, path, monkeypatch):
+    """Both of the fast Adam's paths: the compiled step (when numba is installed) and the NumPy one."""
+    from corenet_fast import numba as compiled
+
+    if path == "numba" and not compiled.enabled():
+        pytest.skip("numba is not installed (pip install './plugins/fast[numba]')")
+    monkeypatch.setenv(compiled.ENV, "1" if path == "numba" else "0")
     reference = implementation("optimizers", "Adam", "reference")(0.01, 0.8, 0.99)
     fast = implementation("optimizers", "Adam", "fast")(0.01, 0.8, 0.99)
     rng = np.random.default_rng(3)
-    weights = {"reference": rng.normal(size=(5, 4)).astype(dtype)}
+    weights = {"reference": rng.normal(size=(50, 40)).astype(dtype)}
     weights["fast"] = weights["reference"].copy()
     for _ in range(6):
-        gradient = rng.normal(size=(5, 4)).astype(dtype)
+        gradient = rng.normal(size=(50, 40)).astype(dtype) * rng.choice([1e-6, 1.0, 1e3], size=(50, 40))
         weights["reference"] = reference.calculate_update(weights["reference"], gradient)
         weights["fast"] = fast.calculate_update(weights["fast"], gradient)
         np.testing.assert_array_equal(weights["fast"], weights["reference"])

@@ -1,7 +1,7 @@
 """Compiled kernels for corenet-fast (optional: ``pip install 'corenet-fast[numba]'``).
 
-The fast layers ask :func:`kernels` for a kernel module by name (``"batchnorm"``,
-``"lstm"``, ``"conv"``) on their first forward and fall back to their NumPy code
+The fast layers and Adam ask :func:`kernels` for a kernel module by name
+(``"batchnorm"``, ``"lstm"``, ``"pooling"``, ``"adam"``) and fall back to their NumPy code
 when it returns None: numba is not installed, ``CORENET_FAST_NUMBA=0`` is set, or
 numba failed to load. Nothing here imports numba before a kernel is asked for, so
 ``corenet --help`` and ``corenet list-layers`` start as fast with numba as without.
@@ -32,12 +32,14 @@ from types import ModuleType
 #: environment switch: ``CORENET_FAST_NUMBA=0`` makes every fast layer use its NumPy kernels
 ENV = "CORENET_FAST_NUMBA"
 #: kernel modules of this package, by the name the fast layers ask for
-KERNELS = ("batchnorm", "lstm", "conv")
+KERNELS = ("batchnorm", "lstm", "pooling", "adam")
 #: the numba options every kernel is compiled with. fastmath is limited to reassociation and
 #: fused multiply-add (so sums vectorise); 'nnan'/'ninf' are left out so a NaN still propagates
 #: to the network's NaN guard, and error_model='numpy' lets divisions vectorise (x/0 gives inf/NaN
 #: as in NumPy instead of raising).
 OPTIONS = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}, "nogil": True}
+#: the options of an ``exact`` kernel: no fast-math at all, so it rounds exactly as NumPy does
+EXACT_OPTIONS = {**OPTIONS, "fastmath": False}
 #: seconds a first call may take before the one-time "compiling" message is printed
 MESSAGE_AFTER = 0.3
 
@@ -102,14 +104,15 @@ def _initialise_numba() -> None:
         pass
 
 
-def compiled(parallel: bool = False):
-    """Decorator for a kernel: ``numba.njit`` with :data:`OPTIONS`, wrapped so that a call which has to
-    compile (the first one for a dtype, when the cache holds none) prints the one-time message."""
+def compiled(parallel: bool = False, exact: bool = False):
+    """Decorator for a kernel: ``numba.njit`` with :data:`OPTIONS` (``exact``: :data:`EXACT_OPTIONS`), wrapped
+    so that a call which has to compile (the first one for a dtype, when the cache holds none) prints the
+    one-time message."""
 
     def decorate(function) -> Kernel:
         import numba
 
-        return Kernel(numba.njit(parallel=parallel, **OPTIONS)(function))
+        return Kernel(numba.njit(parallel=parallel, **(EXACT_OPTIONS if exact else OPTIONS))(function))
 
     return decorate
 

@@ -1,4 +1,4 @@
-"""Compiled BatchNormalization: one pass per channel in each direction, channels in parallel.
+"""Compiled BatchNormalization: one pass per channel in each direction, on one thread.
 
 Arrays are channel views (b, c, n) (see :func:`corenet_batchnorm.functional.channel_view`;
 (b, c) inputs come as (b, c, 1)). Each channel's numbers are read while they sit in
@@ -10,22 +10,26 @@ With x̂ = (x − μ)·s, s = 1/√(σ² + ε), m values per channel:
   forward          y  = γ·x̂ + β
   γ, β gradients   ∂γ = Σ E·x̂,  ∂β = Σ E
   input gradient   ∂x = γs·(E − ∂β/m − x̂·∂γ/m)   (training; testing: ∂x = γs·E)
+
+One thread: a kernel takes about 0.2 ms for LeNet-sized batches, less than it costs
+numba's sleeping worker threads to wake up (0.1–0.2 ms per parallel call measured on
+a 2-core VM, benchmarks/README.md); its spinning OpenMP workers slowed the BLAS calls
+of the next layers instead.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from corenet_fast.numba import compiled
 
 
-@compiled(parallel=True)
+@compiled(parallel=False)
 def train_forward(x, gamma, beta, epsilon, out, mean, variance):
     """Batch statistics and output: fills ``out`` (b, c, n), ``mean`` and biased ``variance`` (c,) float64."""
     b, c, n = x.shape
     count = b * n
-    for channel in prange(c):
+    for channel in range(c):
         total = 0.0
         for i in range(b):
             for j in range(n):
@@ -46,11 +50,11 @@ def train_forward(x, gamma, beta, epsilon, out, mean, variance):
         variance[channel] = var
 
 
-@compiled(parallel=True)
+@compiled(parallel=False)
 def apply(x, mean, scale, gamma, beta, out):
     """Normalise with given statistics (the testing phase): out = γ·(x − μ)·s + β."""
     b, c, n = x.shape
-    for channel in prange(c):
+    for channel in range(c):
         slope = gamma[channel] * scale[channel]
         offset = beta[channel] - mean[channel] * slope
         for i in range(b):
@@ -58,7 +62,7 @@ def apply(x, mean, scale, gamma, beta, out):
                 out[i, channel, j] = x[i, channel, j] * slope + offset
 
 
-@compiled(parallel=True)
+@compiled(parallel=False)
 def backward(error, x, mean, scale, gamma, training, gradient, gradient_weights, gradient_bias):
     """Fills ``gradient`` (b, c, n) with ∂x and ``gradient_weights``/``gradient_bias`` (c,) float64 with ∂γ, ∂β.
 
@@ -66,7 +70,7 @@ def backward(error, x, mean, scale, gamma, training, gradient, gradient_weights,
     """
     b, c, n = x.shape
     count = b * n
-    for channel in prange(c):
+    for channel in range(c):
         mu = mean[channel]
         total = 0.0
         weighted = 0.0

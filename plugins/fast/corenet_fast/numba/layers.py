@@ -1,4 +1,4 @@
-"""corenet-fast's Conv, BatchNormalization and LSTM with compiled kernels where they pay.
+"""corenet-fast's Pooling, BatchNormalization and LSTM with compiled kernels where they pay.
 
 Each class subclasses the NumPy fast layer of the same name and, in ``forward``, asks
 :func:`corenet_fast.numba.kernels` for its kernel module. When numba is missing,
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from corenet.shapes import check_error
+from corenet.layers import pooling as reference_pooling
+from corenet.shapes import check_error, check_input
 from corenet_fast import batchnorm as fast_batchnorm
-from corenet_fast import conv as fast_conv
 from corenet_fast import lstm as fast_lstm
 from corenet_fast.numba import kernels
 
@@ -36,7 +36,7 @@ class _Buffers:
 
 
 class BatchNormalization(fast_batchnorm.BatchNormalization):
-    """BatchNormalization with one compiled pass per channel in each direction, channels in parallel."""
+    """BatchNormalization with one compiled pass per channel in each direction."""
 
     compiled_dtypes = ("float64", "float32")
     transient = (*fast_batchnorm.BatchNormalization.transient, "_compiled")
@@ -133,62 +133,37 @@ class LSTM(fast_lstm.LSTM):
         return input_error
 
 
-class Conv(fast_conv.Conv):
-    """Conv with compiled direct convolution for stride 1 (see :mod:`corenet_fast.numba.conv`)."""
+class Pooling(reference_pooling.Pooling):
+    """Max pooling whose 2×2 windows with stride 2 run compiled (other shapes: the reference code)."""
 
-    compiled_dtypes = ("float32", "float64")
-    transient = (*fast_conv.Conv.transient, "_compiled", "_compiled_buffers")
+    compiled_dtypes = ("float64", "float32")
+    transient = (*reference_pooling.Pooling.transient, "_compiled")
 
     def forward(self, input_tensor: np.ndarray) -> np.ndarray:
-        x = self._check_input(input_tensor)
+        x = check_input(self, input_tensor, (4,), "(batch, channels, y, x)")
         compiled = None
-        if self._strides == (1, 1):
-            compiled = _kernels("conv", x.dtype, self.compiled_dtypes)
+        if self.pooling_shape == self.stride_shape == (2, 2) and min(x.shape[2:]) >= 2:
+            compiled = _kernels("pooling", x.dtype, self.compiled_dtypes)
         self._compiled = None
         if compiled is None:
             return super().forward(x)
-        weights, bias = self._parameters(x.dtype)
-        image = x[:, :, None, :] if self._one_d else x  # a 1-D input is a (1, x) image
-        batch, channels, height, width = image.shape
-        m, n = self._kernel_size
-        padded_width = width + n - 1
-        lead = (m - 1) * padded_width + n - 1  # zeros before the error in ``spread`` (see the kernel module)
-        key = (image.shape, m, n, x.dtype)
-        buffers = getattr(self, "_compiled_buffers", None)
-        if buffers is None or buffers.key != key:
-            buffers = self._compiled_buffers = _Buffers(
-                key, padded=(batch, channels, (height + m - 1) * padded_width + n - 1),
-                spread=(batch, self.num_kernels, lead + (m // 2 + height) * padded_width))
-        compiled.pad(np.ascontiguousarray(image), m // 2, n // 2, padded_width, buffers.padded)
-        kernel = np.ascontiguousarray(weights.reshape(self.num_kernels, channels, m, n))
-        output = np.empty((batch, self.num_kernels, height, width), dtype=x.dtype)
-        compiled.forward(buffers.padded, kernel, np.ascontiguousarray(bias), height, width, output)
-        self._compiled = (compiled, buffers, image.shape, padded_width, lead)
-        return output[:, :, 0, :] if self._one_d else output
+        batch, channels, height, width = x.shape
+        shape = (batch, channels, height // 2, width // 2)
+        output = np.empty(shape, dtype=x.dtype)
+        argmax = np.empty(shape, dtype=np.uint8)
+        compiled.forward(np.ascontiguousarray(x), output, argmax)
+        self._argmax, self._input_shape, self._dtype = argmax, x.shape, x.dtype
+        self._compiled = compiled
+        return output
 
-    def backward(self, error_tensor: np.ndarray) -> np.ndarray | None:
-        if getattr(self, "_compiled", None) is None:
+    def backward(self, error_tensor: np.ndarray) -> np.ndarray:
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None:
             return super().backward(error_tensor)
-        compiled, buffers, (batch, channels, height, width), padded_width, lead = self._compiled
-        expected = (batch, self.num_kernels, width) if self._one_d else (batch, self.num_kernels, height, width)
-        error = check_error(self, error_tensor, expected)
-        dtype = buffers.padded.dtype
-        error = np.ascontiguousarray(error.reshape(batch, self.num_kernels, height, width), dtype=dtype)
-        m, n = self._kernel_size
-        weights, _ = self._parameters(dtype)
-        kernel = np.ascontiguousarray(weights.reshape(self.num_kernels, channels, m, n))
-        compiled.spread(error, lead, padded_width, buffers.spread)
-        gradient_weights = np.empty(kernel.shape, dtype=dtype)
-        compiled.weight_gradient(buffers.spread, buffers.padded, lead, padded_width, height * padded_width,
-                                 gradient_weights)
-        self.gradient_weights = gradient_weights.reshape(self.weights_shape)
-        self.gradient_bias = error.sum(axis=(0, 2, 3))
-        error_previous = None
-        if self.needs_input_gradient:  # False only for a network's first layer (see BaseLayer)
-            error_previous = np.empty((batch, channels, height, width), dtype=dtype)
-            compiled.input_gradient(buffers.spread, kernel, lead, m // 2, n // 2, padded_width, error_previous)
-            if self._one_d:
-                error_previous = error_previous[:, :, 0, :]
-        self.apply_update("weights", self.gradient_weights)
-        self.apply_update("bias", self.gradient_bias)
-        return error_previous
+        expected = (*self._input_shape[:2], *self._argmax.shape[2:])
+        error = check_error(self, error_tensor, expected).astype(self._dtype, copy=False)
+        height, width = self._input_shape[2:]
+        covered = height % 2 == 0 and width % 2 == 0  # else the last row or column gets no error: zeros
+        gradient = (np.empty if covered else np.zeros)(self._input_shape, dtype=self._dtype)
+        compiled.backward(np.ascontiguousarray(error), self._argmax, gradient)
+        return gradient
