@@ -1,7 +1,7 @@
 """What do corenet-fast's compiled kernels buy? Time each workload's fast-tier step with and without them.
 
-    python benchmarks/numba_kernels.py                   # W3, W4, W6, W1 in float64 and float32
-    python benchmarks/numba_kernels.py -w W6 --dtype float32 --repeats 40 --json numba.json
+    python benchmarks/numba_kernels.py                   # W1, W3, W4 in float64 and float32
+    python benchmarks/numba_kernels.py -w W4 --dtype float32 --repeats 40 --json numba.json
 
 For every workload it builds two fast-tier cases (``corenet bench``'s, from
 :mod:`corenet_bench.corenet_cases`) and PyTorch's, and times them interleaved in
@@ -27,7 +27,7 @@ from corenet_bench.tiers import TierRegistry
 from corenet.plugins import get_registry
 
 ENV = "CORENET_FAST_NUMBA"
-WORKLOADS = ("W3", "W4", "W6", "W1")
+WORKLOADS = ("W1", "W3", "W4")
 
 
 def _switched(step, value: str):

@@ -11,13 +11,10 @@ in ``__pycache__``, or in its user cache when that folder is read-only); the fir
 call that has to compile prints one line to stderr, and later processes load the
 cache in milliseconds.
 
-Threads: the parallel kernels run on numba's ``workqueue`` layer, whose idle
-workers sleep instead of spinning; numba's OpenMP layer (its default where
-libgomp exists) kept its workers spinning after each kernel, and those spinning
-threads slowed the OpenBLAS products and the PyTorch steps that followed on a
-2-core machine (see benchmarks/README.md). The layer is chosen here, before
-numba starts any pool, and only if the user has not chosen one
-(``NUMBA_THREADING_LAYER``).
+Threads: every kernel runs on the calling thread. On the 2-core VMs measured
+(benchmarks/README.md) waking numba's sleeping workers cost 0.1–0.2 ms per parallel
+call, more than the kernels' own work, and its OpenMP workers, which spin instead,
+slowed the OpenBLAS products of the layers that followed (LeNet's step 4.3 -> 12.5 ms).
 """
 
 from __future__ import annotations
@@ -75,20 +72,12 @@ def kernels(name: str) -> ModuleType | None:
 
 def _import(name: str) -> ModuleType | None:
     try:
-        _choose_threading_layer()
+        _initialise_numba()
         return importlib.import_module(f"{__name__}.{name}")
     except Exception as exc:  # a broken numba install must not break training: say so, use NumPy
         print(f"corenet-fast: numba kernels unavailable ({type(exc).__name__}: {exc}); using NumPy",
               file=sys.stderr)
         return None
-
-
-def _choose_threading_layer() -> None:
-    import numba
-
-    if not os.environ.get("NUMBA_THREADING_LAYER"):
-        numba.config.THREADING_LAYER = "workqueue"
-    _initialise_numba()
 
 
 def _initialise_numba() -> None:
@@ -104,7 +93,7 @@ def _initialise_numba() -> None:
         pass
 
 
-def compiled(parallel: bool = False, exact: bool = False):
+def compiled(exact: bool = False):
     """Decorator for a kernel: ``numba.njit`` with :data:`OPTIONS` (``exact``: :data:`EXACT_OPTIONS`), wrapped
     so that a call which has to compile (the first one for a dtype, when the cache holds none) prints the
     one-time message."""
@@ -112,7 +101,7 @@ def compiled(parallel: bool = False, exact: bool = False):
     def decorate(function) -> Kernel:
         import numba
 
-        return Kernel(numba.njit(parallel=parallel, **(EXACT_OPTIONS if exact else OPTIONS))(function))
+        return Kernel(numba.njit(**(EXACT_OPTIONS if exact else OPTIONS))(function))
 
     return decorate
 

@@ -24,7 +24,7 @@ import numpy as np
 from corenet_fast.numba import compiled
 
 
-@compiled(parallel=False)
+@compiled()
 def train_forward(x, gamma, beta, epsilon, out, mean, variance):
     """Batch statistics and output: fills ``out`` (b, c, n), ``mean`` and biased ``variance`` (c,) float64."""
     b, c, n = x.shape
@@ -50,7 +50,7 @@ def train_forward(x, gamma, beta, epsilon, out, mean, variance):
         variance[channel] = var
 
 
-@compiled(parallel=False)
+@compiled()
 def apply(x, mean, scale, gamma, beta, out):
     """Normalise with given statistics (the testing phase): out = γ·(x − μ)·s + β."""
     b, c, n = x.shape
@@ -62,7 +62,7 @@ def apply(x, mean, scale, gamma, beta, out):
                 out[i, channel, j] = x[i, channel, j] * slope + offset
 
 
-@compiled(parallel=False)
+@compiled()
 def backward(error, x, mean, scale, gamma, training, gradient, gradient_weights, gradient_bias):
     """Fills ``gradient`` (b, c, n) with ∂x and ``gradient_weights``/``gradient_bias`` (c,) float64 with ∂γ, ∂β.
 
