@@ -162,11 +162,12 @@ class Component:
     given: tuple[str, ...] = ()
 
     def build(self, **extra: Any) -> Any:
-        """Call the class/builder; its own checks' errors are reported at the key path of the argument
-        they name (``network.layers[3].args.num_kernels``), else at this component's path."""
+        """Call the class/builder (the implementation of its name selected now: the registry may select
+        another tier than when the config was read); its own checks' errors are reported at the key path
+        of the argument they name (``network.layers[3].args.num_kernels``), else at this component's path."""
         label = self.label or self.name
         try:
-            return self.factory(**self.args, **extra)
+            return self.selected_factory()(**self.args, **extra)
         except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
             argument = _argument_in(str(exc), self.given)
             if argument is None:
@@ -177,6 +178,17 @@ class Component:
             raise ConfigError(message) from exc
         except Exception as exc:  # a third-party class failing in its own way: say where and what
             raise ConfigError(f"{self.source}: {self.path} ({label}): {_exception_text(exc)}") from exc
+
+
+    def selected_factory(self) -> Callable[..., Any]:
+        """The registry's selected implementation of this name, if :attr:`factory` is one of its
+        implementations; else :attr:`factory` itself (a class given directly)."""
+        from corenet.plugins import get_registry
+
+        registry = get_registry()
+        if any(impl.obj is self.factory for impl in registry.implementations.get((self.kind, self.name), ())):
+            return registry.get(self.kind, self.name)
+        return self.factory
 
 
 @dataclass

@@ -71,12 +71,12 @@ def output_shapes(layers: list, input_shape: tuple[int, ...]) -> list[tuple[int,
     return shapes
 
 
-def implementation_label(layer) -> str:
-    """The implementation label of ``layer``'s class (``reference``, ``fast``, a plugin's), or ``-`` for a
-    class the registry does not know."""
+def implementation_label(obj, kind: str = "layers") -> str:
+    """The implementation label of ``obj``'s class among ``kind`` (``reference``, ``fast``, a plugin's), or
+    ``-`` for a class the registry does not know."""
     from corenet.plugins import get_registry
 
-    found = get_registry().registration_of(layer, "layers")
+    found = get_registry().registration_of(obj, kind)
     return found.label if found is not None else "-"
 
 
@@ -113,7 +113,7 @@ def summarize(net, input_shape: tuple[int, ...] | None = None) -> str:
     lines.append(f"total: {total:,} parameters in {trainable} trainable layer{'s' if trainable != 1 else ''}")
     extras = []
     if net.optimizer is not None:
-        extras.append(f"optimizer {net.optimizer!r}")
+        extras.append(f"optimizer {net.optimizer!r} ({implementation_label(net.optimizer, 'optimizers')})")
     if net.loss_layer is not None:
         extras.append(f"loss {net.loss_layer!r}")
     if extras:
