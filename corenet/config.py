@@ -179,7 +179,6 @@ class Component:
         except Exception as exc:  # a third-party class failing in its own way: say where and what
             raise ConfigError(f"{self.source}: {self.path} ({label}): {_exception_text(exc)}") from exc
 
-
     def selected_factory(self) -> Callable[..., Any]:
         """The registry's selected implementation of this name, if :attr:`factory` is one of its
         implementations; else :attr:`factory` itself (a class given directly)."""
