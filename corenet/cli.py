@@ -42,7 +42,8 @@ def main(
         None, "--impl", metavar="PREFERENCE",
         help="Which implementation of a name to use when several are installed: 'reference' (corenet's "
         "textbook layers), 'fast' (the fast tier, when installed), a distribution name, or NAME=LABEL for one name; "
-        "comma-separated. Same as the CORENET_IMPL environment variable. `corenet list-layers` shows them."),
+        "comma-separated. Same as the CORENET_IMPL environment variable; overrides a training config's "
+        "`implementation:` key. `corenet list-layers` shows them."),
     debug: bool = typer.Option(False, "--debug", help="Show the full Python traceback of an error instead of "
                                "its one-line message (same as CORENET_DEBUG=1)."),
 ) -> None:
@@ -56,8 +57,8 @@ def main(
         registry = get_registry()
         registry.prefer(impl)
         if registry.unmatched_preferences:
-            typer.echo(f"corenet: warning: --impl {impl}: no installed implementation is labelled "
-                       f"{', '.join(registry.unmatched_preferences)}", err=True)
+            typer.echo(f"corenet: warning: --impl {impl}: "
+                       f"{registry.describe_unmatched(registry.unmatched_preferences)}", err=True)
 
 
 @app.command("list-layers")
@@ -187,6 +188,16 @@ def _report_interrupted(run) -> None:
         typer.echo("this run had not saved a checkpoint yet", err=True)
 
 
+def _note_overridden_implementation(settings) -> None:
+    """Say on stderr when --impl/CORENET_IMPL overrides the config's ``implementation`` key."""
+    from corenet.config import preference_for
+
+    used = preference_for(settings)
+    if used is not None and used != settings.implementation:
+        typer.echo(f"note: --impl/CORENET_IMPL {used!r} overrides the config's implementation: "
+                   f"{settings.implementation!r}", err=True)
+
+
 @app.command("train")
 def train(
     config: str | None = typer.Argument(
@@ -218,10 +229,15 @@ def train(
 ) -> None:
     """Train a network described by a YAML config; print its test accuracy and save a checkpoint.
 
-    Prints the network's summary, then one line per epoch: the mean loss per training
-    sample (data + regularization), the training accuracy (over the epoch's batches, in
-    the training phase), the test accuracy and loss (testing phase) and the time. The
-    history is saved beside the checkpoint as CHECKPOINT.history.json and .csv.
+    The config's `implementation:` key (e.g. `reference` or `fast`, the syntax of --impl) chooses
+    which implementation of each layer and optimizer it uses; `corenet --impl ...` or CORENET_IMPL
+    overrides it (the command line wins over the file).
+
+    Prints the network's summary (each layer's class and implementation), then one line per
+    epoch: the mean loss per training sample (data + regularization), the training accuracy
+    (over the epoch's batches, in the training phase), the test accuracy and loss (testing
+    phase) and the time. The history is saved beside the checkpoint as
+    CHECKPOINT.history.json and .csv.
     Ctrl-C stops cleanly: the checkpoint file keeps the last network saved between
     iterations (saved once per epoch and at the end, each save atomic).
     """
@@ -244,6 +260,7 @@ def train(
         settings = _load_train_config(config, data, _train_overrides(seed, iterations, epochs, batch_size))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    _note_overridden_implementation(settings)
     from corenet.training import train as run_training
 
     if no_checkpoint:

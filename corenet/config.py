@@ -15,7 +15,10 @@ A config names its components by their registry names::
         - ReLU
     training: {iterations: 600, batch_size: 64, checkpoint: digits.ckpt}
 
-or uses a registered model: ``network: {model: LeNet}``. Every mistake (unknown key,
+or uses a registered model: ``network: {model: LeNet}``. ``implementation: reference`` (or ``fast``,
+or ``"reference, Conv=fast"``: the syntax of ``corenet --impl``) selects the implementation tier the
+config's classes come from, while it is read and built only (:func:`selection`); ``--impl`` or
+``CORENET_IMPL`` overrides it, as the command line overrides the file. Every mistake (unknown key,
 unknown name, missing or unexpected argument, wrong type) raises :class:`ConfigError`
 naming the file and the key path (``network.layers[3].args.num_kernels``) with the
 valid choices. Names and argument names are checked when the config is read (arguments
@@ -34,6 +37,7 @@ import os
 import re
 import reprlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -47,7 +51,7 @@ from corenet.files import read_regular_file
 from corenet.safe_yaml import YAMLLimitError, load_yaml
 
 DEFAULT_CONFIG = "digits"
-TOP_KEYS = ("description", "seed", "dtype", "data", "network", "training")
+TOP_KEYS = ("description", "seed", "dtype", "implementation", "data", "network", "training")
 NETWORK_KEYS = ("model", "args", "optimizer", "weights_initializer", "bias_initializer", "loss", "layers")
 TRAINING_KEYS = ("iterations", "epochs", "batch_size", "checkpoint", "checkpoint_every")
 COMPONENT_KEYS = ("name", "args")
@@ -158,11 +162,12 @@ class Component:
     given: tuple[str, ...] = ()
 
     def build(self, **extra: Any) -> Any:
-        """Call the class/builder; its own checks' errors are reported at the key path of the argument
-        they name (``network.layers[3].args.num_kernels``), else at this component's path."""
+        """Call the class/builder (the implementation of its name selected now: the registry may select
+        another tier than when the config was read); its own checks' errors are reported at the key path
+        of the argument they name (``network.layers[3].args.num_kernels``), else at this component's path."""
         label = self.label or self.name
         try:
-            return self.factory(**self.args, **extra)
+            return self.selected_factory()(**self.args, **extra)
         except (TypeError, ValueError, FileNotFoundError, CorenetError) as exc:
             argument = _argument_in(str(exc), self.given)
             if argument is None:
@@ -173,6 +178,16 @@ class Component:
             raise ConfigError(message) from exc
         except Exception as exc:  # a third-party class failing in its own way: say where and what
             raise ConfigError(f"{self.source}: {self.path} ({label}): {_exception_text(exc)}") from exc
+
+    def selected_factory(self) -> Callable[..., Any]:
+        """The registry's selected implementation of this name, if :attr:`factory` is one of its
+        implementations; else :attr:`factory` itself (a class given directly)."""
+        from corenet.plugins import get_registry
+
+        registry = get_registry()
+        if any(impl.obj is self.factory for impl in registry.implementations.get((self.kind, self.name), ())):
+            return registry.get(self.kind, self.name)
+        return self.factory
 
 
 @dataclass
@@ -197,6 +212,8 @@ class Config:
     checkpoint: str | None = None
     checkpoint_every: int | None = None
     description: str = ""
+    #: the config's ``implementation`` key (a preference such as ``reference``), None when absent
+    implementation: str | None = None
 
 
 def load_config(
@@ -245,13 +262,36 @@ def parse_config(raw: dict, name: str = "config", source: str = "config") -> Con
                                   why=" (NumPy seeds are 32-bit)")
     if raw.get("dtype") is not None:
         config.dtype = checker.choice(raw["dtype"], ("float32", "float64"), "dtype")
+    if raw.get("implementation") is not None:
+        config.implementation = checker.preference(raw["implementation"], "implementation")
     training = raw.get("training") or {}
     checker.mapping(training, "training")
     checker.keys(training, TRAINING_KEYS, "training")
     _parse_training(checker, training, config)
-    config.data = checker.component(raw["data"], "datasets", "data", fixed={"batch_size": config.batch_size})
-    _parse_network(checker, raw["network"], config)
+    with selection(config):  # names resolve to the classes of the chosen implementation
+        config.data = checker.component(raw["data"], "datasets", "data", fixed={"batch_size": config.batch_size})
+        _parse_network(checker, raw["network"], config)
     return config
+
+
+def preference_for(config: Config) -> str | None:
+    """The implementation preference ``config`` is read and built under: ``corenet --impl`` or
+    ``CORENET_IMPL`` when given (the command line wins over the file), else its ``implementation``
+    key; None (no key) leaves the registry's selection as it is."""
+    from corenet.plugins import command_line_preference
+
+    if config.implementation is None:
+        return None
+    return command_line_preference() or config.implementation
+
+
+def selection(config: Config) -> AbstractContextManager:
+    """A context in which the registry selects what :func:`preference_for` says; on leaving it, the
+    process-wide selection is what it was before."""
+    from corenet.plugins import get_registry
+
+    preference = preference_for(config)
+    return nullcontext() if preference is None else get_registry().preferring(preference)
 
 
 def _parse_training(checker: _Checker, training: dict, config: Config) -> None:
@@ -357,6 +397,19 @@ class _Checker:
             bounds = "a finite number" + (" > 0" if positive else "") + (f" and <= {maximum:g}" if maximum else "")
             raise self.fail(path, f"must be {bounds}, got {_shown(value)}")
         return number
+
+    def preference(self, value: Any, path: str) -> str:
+        """An implementation preference in ``corenet --impl``'s syntax whose every item matches an installed
+        implementation (the registry's selection is left alone)."""
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string such as 'reference', 'fast' or 'reference, Conv=fast' "
+                                  f"(the syntax of corenet --impl), got {_shown(value)} ({_yaml_type(value)})")
+        if not value.replace(",", "").strip():
+            raise self.fail(path, "is empty; give a label such as 'reference' or 'fast', or leave the key out")
+        unmatched = self.registry.unmatched(value)
+        if unmatched:
+            raise self.fail(path, self.registry.describe_unmatched(unmatched))
+        return value.strip()
 
     def choice(self, value: Any, valid: tuple[str, ...], path: str) -> str:
         if not isinstance(value, str) or value not in valid:
@@ -502,7 +555,8 @@ def data_component(name: str, args: dict, batch_size: int, path: str = "data") -
 # -- building ------------------------------------------------------------------------------------
 def build_data(config: Config):
     """The data layer the config describes; a batch larger than its training set is refused."""
-    data_layer = config.data.build()
+    with selection(config):
+        data_layer = config.data.build()
     size = getattr(data_layer, "train_size", None)
     if isinstance(size, int) and not isinstance(size, bool) and config.batch_size > size:
         raise ConfigError(f"{config.source}: training.batch_size: {config.batch_size} is larger than the "
@@ -512,7 +566,13 @@ def build_data(config: Config):
 
 
 def build_network(config: Config):
-    """The NeuralNetwork the config describes (no data layer attached)."""
+    """The NeuralNetwork the config describes (no data layer attached), its classes from the implementation
+    :func:`preference_for` chooses (the registry's selection is restored afterwards)."""
+    with selection(config):
+        return _build_network(config)
+
+
+def _build_network(config: Config):
     from corenet.network import NeuralNetwork
 
     if config.model is not None:

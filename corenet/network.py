@@ -222,7 +222,8 @@ class NeuralNetwork:
         return loop.run(int(epochs) * per_epoch)
 
     def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """A table of the layers: class, output shape per sample, parameter count; the total and the phase.
+        """A table of the layers: class, implementation (``reference``, ``fast``, ...), output shape per sample,
+        parameter count; the total and the phase.
 
         Output shapes come from a forward pass of a batch of zeros through copies of
         the layers (testing phase; the network is not changed) for ``input_shape``

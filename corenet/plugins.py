@@ -14,6 +14,8 @@ implementation of each name:
 
 1. a preference (``CORENET_IMPL``, ``corenet --impl``, :meth:`Registry.prefer`) such as
    ``reference`` (every name that has a ``reference`` implementation uses it) or ``LSTM=my-lstm`` (one name) wins;
+   a training config's ``implementation`` key is one too, for as long as the config builds
+   (:meth:`Registry.preferring`), unless ``--impl``/``CORENET_IMPL`` gives one (:func:`command_line_preference`);
 2. otherwise the highest priority: corenet's textbook layers register as
    ``reference`` with priority 0, the fast tier as ``fast`` with 10, and any other
    plugin by default with :data:`DEFAULT_PRIORITY` (50): installing a plugin that
@@ -25,10 +27,12 @@ implementation of each name:
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module, metadata
 from typing import Any
@@ -181,12 +185,19 @@ class Registry:
 
     def name_of(self, obj: Any, kind: str | None = None) -> str | None:
         """The registry name under which ``obj`` (a class or an instance of one) is registered."""
+        found = self.registration_of(obj, kind)
+        return found.name if found is not None else None
+
+    def registration_of(self, obj: Any, kind: str | None = None) -> Implementation | None:
+        """The :class:`Implementation` whose object is ``obj`` (a class or an instance of one), or None;
+        its ``label`` says which tier a layer comes from (``reference``, ``fast``, ...)."""
         cls = obj if isinstance(obj, type) else type(obj)
-        for (impl_kind, name), impls in self.implementations.items():
+        for (impl_kind, _), impls in self.implementations.items():
             if kind is not None and impl_kind != kind:
                 continue
-            if any(impl.obj is cls for impl in impls):
-                return name
+            for impl in impls:
+                if impl.obj is cls:
+                    return impl
         return None
 
     def prefer(self, preference: str | None) -> None:
@@ -222,6 +233,63 @@ class Registry:
         unmatched += [f"{name}={label}" for name, label in per_name.items() if f"{name}={label}" not in used]
         self.unmatched_preferences = unmatched
         self.providers = {key: chosen.plugin for key, chosen in self.selected.items()}
+
+    @contextmanager
+    def preferring(self, preference: str | None) -> Iterator[Registry]:
+        """Select under ``preference`` (as :meth:`prefer`) inside the block; afterwards the selection,
+        the preference and everything :meth:`prefer` sets are exactly as before, even on an exception."""
+        saved = (self.preference, dict(self.selected), dict(self.ties), list(self.unmatched_preferences),
+                 dict(self.providers))
+        tables = {key: getattr(self, key[0]).get(key[1]) for key in self.implementations}
+        self.prefer(preference)
+        try:
+            yield self
+        finally:
+            self.preference, selected, self.ties, self.unmatched_preferences, self.providers = saved
+            self.selected.clear()
+            self.selected.update(selected)
+            for (kind, name), obj in tables.items():  # in place: callers may hold the tables
+                if obj is None:
+                    getattr(self, kind).pop(name, None)
+                else:
+                    getattr(self, kind)[name] = obj
+
+    def unmatched(self, preference: str | None) -> list[str]:
+        """The items of ``preference`` that no installed implementation matches (the selection is unchanged)."""
+        with self.preferring(preference):
+            return list(self.unmatched_preferences)
+
+    def describe_unmatched(self, items: list[str]) -> str:
+        """What is wrong with preference items that match nothing (:attr:`unmatched_preferences`), in one
+        line: how ``--impl``, ``CORENET_IMPL`` and a config's ``implementation`` key report them."""
+        labels = sorted({label for impls in self.implementations.values() for impl in impls
+                         for label in (impl.label, impl.distribution)})
+        problems = []
+        for item in items:
+            name, is_per_name, label = (part.strip() for part in item.partition("="))
+            if not is_per_name:
+                problems.append(f"no installed implementation is labelled {name!r}{_close(name, labels)}")
+                continue
+            named = sorted({impl.label for (_, other), impls in self.implementations.items() if other == name
+                            for impl in impls})
+            names = sorted({other for _, other in self.implementations})
+            problems.append(f"{name} has no implementation {label!r}{_close(label, named)} (its implementations: "
+                            f"{', '.join(named)})" if named else
+                            f"nothing installed is named {name!r}{_close(name, names)} (in {item})")
+        overall = any("=" not in item for item in items)
+        return "; ".join(problems) + (f"; labels: {', '.join(labels)}" if overall else "")
+
+
+def _close(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'fast'?)`` when one of ``choices`` is close to ``word``."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def command_line_preference() -> str | None:
+    """The preference given on the command line (``corenet --impl``, which sets ``CORENET_IMPL``) or in the
+    environment (``CORENET_IMPL``), None if neither: it overrides a config's ``implementation`` key."""
+    return os.environ.get(IMPL_ENV, "").strip() or None
 
 
 def _choose(impls: list[Implementation], label: str | None, overall: list[str], used: set[str]):

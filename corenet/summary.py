@@ -1,4 +1,4 @@
-"""``NeuralNetwork.summary()``: the layers, their output shapes and parameter counts as text."""
+"""``NeuralNetwork.summary()``: the layers, their implementations, output shapes and parameter counts as text."""
 
 from __future__ import annotations
 
@@ -71,6 +71,15 @@ def output_shapes(layers: list, input_shape: tuple[int, ...]) -> list[tuple[int,
     return shapes
 
 
+def implementation_label(obj, kind: str = "layers") -> str:
+    """The implementation label of ``obj``'s class among ``kind`` (``reference``, ``fast``, a plugin's), or
+    ``-`` for a class the registry does not know."""
+    from corenet.plugins import get_registry
+
+    found = get_registry().registration_of(obj, kind)
+    return found.label if found is not None else "-"
+
+
 def _shape_text(shape) -> str:
     return f"(b, {', '.join(str(n) for n in shape)})" if isinstance(shape, tuple) else shape
 
@@ -83,27 +92,28 @@ def summarize(net, input_shape: tuple[int, ...] | None = None) -> str:
         source = f"from {type(net.data_layer).__name__}" if input_shape is not None else ""
     input_shape = tuple(int(n) for n in input_shape) if input_shape is not None else None
     shapes = output_shapes(net.layers, input_shape) if input_shape is not None else ["?"] * len(net.layers)
-    rows = [("#", "class", "output shape", "parameters", "parameter shapes")]
+    rows = [("#", "class", "implementation", "output shape", "parameters", "parameter shapes")]
     total = 0
     for index, (layer, shape) in enumerate(zip(net.layers, shapes)):
         tensors = parameters_of(layer)
         count = parameter_count(layer)
         total += count
         described = ", ".join(f"{name} {'x'.join(str(n) for n in array.shape)}" for name, array in tensors.items())
-        rows.append((str(index), type(layer).__name__, _shape_text(shape), f"{count:,}", described))
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+        rows.append((str(index), type(layer).__name__, implementation_label(layer), _shape_text(shape),
+                     f"{count:,}", described))
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
     lines = [f"NeuralNetwork ({len(net.layers)} layers, phase: {Phase.coerce(net.phase).value})"]
     if input_shape is not None:
         lines.append(f"input {_shape_text(input_shape)} {source}; b is the batch size".replace("  ", " "))
     for row in rows:
         cells = [row[0].rjust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]),
-                 row[3].rjust(widths[3]), row[4]]
+                 row[3].ljust(widths[3]), row[4].rjust(widths[4]), row[5]]
         lines.append("  ".join(cells).rstrip())
     trainable = sum(1 for layer in net.layers if parameters_of(layer))
     lines.append(f"total: {total:,} parameters in {trainable} trainable layer{'s' if trainable != 1 else ''}")
     extras = []
     if net.optimizer is not None:
-        extras.append(f"optimizer {net.optimizer!r}")
+        extras.append(f"optimizer {net.optimizer!r} ({implementation_label(net.optimizer, 'optimizers')})")
     if net.loss_layer is not None:
         extras.append(f"loss {net.loss_layer!r}")
     if extras:
