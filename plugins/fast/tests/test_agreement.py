@@ -1,6 +1,6 @@
 """The fast tier computes what the reference tier computes.
 
-For every fast layer (Conv, BatchNormalization, RNN, LSTM) a reference and a fast
+For every fast layer (Conv, Pooling, BatchNormalization, RNN, LSTM) a reference and a fast
 instance start from the same seed (same default weights), get the same optimizer
 (Sgd, or Adam: the reference Adam for the reference layer, the fast Adam for the
 fast one) and run several training steps on the same inputs. After every step the
@@ -63,6 +63,9 @@ CASES = [
     Case("Conv2d-1ch-stride2", "Conv", lambda cls: cls(2, (1, 5, 5), 6), (3, 1, 11, 10), ("weights", "bias")),
     Case("Conv2d-1x1", "Conv", lambda cls: cls(1, (4, 1, 1), 2), (2, 4, 3, 5), ("weights", "bias")),
     Case("Conv1d-stride3", "Conv", lambda cls: cls([3], (2, 4), 3), (5, 2, 13), ("weights", "bias")),
+    Case("Pooling-2x2", "Pooling", lambda cls: cls(2, 2), (3, 4, 8, 6), ()),
+    Case("Pooling-2x2-odd-size", "Pooling", lambda cls: cls(2, 2), (2, 3, 7, 9), ()),
+    Case("Pooling-3x3-stride2-overlapping", "Pooling", lambda cls: cls(2, 3), (2, 2, 9, 8), ()),
     Case("BatchNorm-vector", "BatchNormalization", lambda cls: cls(6), (16, 6), ("weights", "bias"),
          ("moving_mean", "moving_variance"), testing_phase_after=True),
     Case("BatchNorm-image", "BatchNormalization", lambda cls: cls(3), (5, 3, 6, 7), ("weights", "bias"),
@@ -102,7 +105,7 @@ def observe(layer, x: np.ndarray, label: np.ndarray) -> dict[str, np.ndarray]:
     """One training step (L2 loss against ``label``): output, input error, gradients, parameters, state."""
     output = layer.forward(x)
     seen = {"output": output, "input error": layer.backward(output - label)}
-    for name in layer.parameter_names:
+    for name in getattr(layer, "parameter_names", ()):  # none for Pooling
         seen[f"gradient_{name}"] = np.asarray(getattr(layer, f"gradient_{name}"))
         seen[name] = np.asarray(getattr(layer, name))
     return seen

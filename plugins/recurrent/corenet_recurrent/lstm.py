@@ -47,7 +47,8 @@ class LSTM(RecurrentLayer):
         for x_t in x:
             s_t = np.concatenate([x_t, h, one])
             z = s_t @ weights  # (4 * hidden,)
-            i, f, o = sigmoid(z[:size]), sigmoid(z[size : 2 * size]), sigmoid(z[3 * size :])
+            gates = sigmoid(z)  # i, f and o are sigmoids (one call for all four blocks); g is a tanh
+            i, f, o = gates[:size], gates[size : 2 * size], gates[3 * size :]
             g = np.tanh(z[2 * size : 3 * size])
             c_previous = c
             c = f * c_previous + i * g
@@ -68,18 +69,16 @@ class LSTM(RecurrentLayer):
         deltas = np.zeros((len(hidden), 4 * self.hidden_size), dtype=hidden.dtype)  # dz of every step
         dh_next = np.zeros(self.hidden_size, dtype=hidden.dtype)
         dc_next = np.zeros(self.hidden_size, dtype=hidden.dtype)
+        # what does not depend on the recurrence, for all steps at once: the activations' slopes
+        # (sigmoid' = s(1 - s), tanh' = 1 - tanh^2) and dh_t/dc_t = o * (1 - tanh(c_t)^2)
+        slope_i, slope_f, slope_g, slope_o = i * (1.0 - i), f * (1.0 - f), 1.0 - g**2, o * (1.0 - o)
+        dh_dc = o * (1.0 - tanh_c**2)
         for t in reversed(range(len(hidden))):
             dh = head_error[t] + dh_next
-            do = dh * tanh_c[t]
-            dc = dh * o[t] * (1.0 - tanh_c[t] ** 2) + dc_next
-            di, df, dg = dc * g[t], dc * c_previous[t], dc * i[t]
+            dc = dh * dh_dc[t] + dc_next
+            di, df, dg, do = dc * g[t], dc * c_previous[t], dc * i[t], dh * tanh_c[t]
             dc_next = dc * f[t]
-            deltas[t] = np.concatenate([
-                di * i[t] * (1.0 - i[t]),
-                df * f[t] * (1.0 - f[t]),
-                dg * (1.0 - g[t] ** 2),
-                do * o[t] * (1.0 - o[t]),
-            ])
+            deltas[t] = np.concatenate([di * slope_i[t], df * slope_f[t], dg * slope_g[t], do * slope_o[t]])
             dh_next = weights[n_in:-1] @ deltas[t]
         gradient_weights = stacked.T @ deltas  # sum over t of outer(s_t, dz_t): rows [x, h, bias]
         input_error = deltas @ weights[:n_in].T
