@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,8 @@ def test_corenet_check_and_a_yaml_config_use_them(installed):
     trained = corenet("train", "corenet-scale/iris-scale.yaml", "--iterations", "10", "--no-checkpoint", cwd=root,
                       python=python)
     assert trained.returncode == 0, trained.stderr
-    assert "Scale           (b, 16)               32  weights 16, bias 16" in trained.stdout
+    # the summary row: class, implementation (the plugin's label), output shape, parameters, their shapes
+    assert re.search(r"Scale +corenet-scale +\(b, 16\) +32  weights 16, bias 16", trained.stdout), trained.stdout
     assert "test accuracy:" in trained.stdout
 
 
