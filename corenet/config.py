@@ -600,11 +600,17 @@ def _build_network(config: Config):
 
 
 def iterations_for(config: Config, data_layer) -> int:
-    """Training iterations: ``iterations``, or ``epochs`` x batches per epoch of the data layer."""
+    """Training iterations: ``iterations``, or ``epochs`` x batches per epoch of the data layer.
+
+    An epoch is ceil(train_size / batch_size) batches, as :func:`corenet.epochs.iterations_per_epoch`
+    counts them, so ``epochs: 20`` trains and reports exactly 20 epochs.
+    """
+    from corenet.epochs import iterations_per_epoch
+
     if config.iterations is not None:
         return config.iterations
     size = getattr(data_layer, "train_size", None)
     if size is None:
         raise ConfigError(f"{config.source}: training.epochs: the data set {config.data.name!r} has no fixed "
                           f"training set size; give training.iterations instead")
-    return max(1, round(config.epochs * size / config.batch_size))
+    return max(1, round(config.epochs * iterations_per_epoch(data_layer, config.batch_size)))

@@ -215,7 +215,19 @@ def test_overrides_set_and_remove_keys(tmp_path):
     config = load_config(path, {"seed": 9, "training.epochs": 2, "training.iterations": None})
     assert config.seed == 9 and config.iterations is None and config.epochs == 2.0
     data = build_data(config)
-    assert iterations_for(config, data) == round(2 * data.train_size / 10)
+    assert iterations_for(config, data) == 2 * -(-data.train_size // 10)  # an epoch: every batch, the last partial
+
+
+def test_epochs_train_exactly_that_many_epochs(tmp_path):
+    """``epochs: 20`` on 99 samples in batches of 16 is 20 epochs of 7 batches, and the run reports 20."""
+    from corenet.training import prepare
+
+    config = load_config("iris", {"training.epochs": 20, "training.iterations": None})
+    net, data = prepare(config)
+    assert data.train_size == 99 and config.batch_size == 16
+    assert iterations_for(config, data) == 140
+    config = load_config("iris", {"training.epochs": 2.5, "training.iterations": None})
+    assert iterations_for(config, prepare(config)[1]) == round(2.5 * 7)
 
 
 # -- building -------------------------------------------------------------------------------------------

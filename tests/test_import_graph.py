@@ -14,6 +14,7 @@ top-level ``if``/``try`` blocks, but not ``if TYPE_CHECKING:``) and *function-le
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import subprocess
 import sys
@@ -197,6 +198,15 @@ def test_cycle_finder_on_a_known_graph():
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
+#: corenet_fast.numba's kernel modules (its KERNELS): they compile with numba when imported
+NUMBA_KERNEL_MODULES = {"batchnorm", "lstm", "pooling", "adam"}
+
+
+def test_the_kernel_module_list_is_corenet_fasts():
+    compiled = pytest.importorskip("corenet_fast.numba")  # importing it does not import numba
+    assert set(compiled.KERNELS) == NUMBA_KERNEL_MODULES
+
+
 # Imports each module in a child forked from a parent that has loaded only third-party packages,
 # so every module is the first corenet module its interpreter imports (fork keeps it fast).
 _IMPORT_EACH = r"""
@@ -236,6 +246,9 @@ print(json.dumps(failures))
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_every_module_imports_alone():
     names = sorted(name for name in MODULES if not name.endswith(".__main__"))  # __main__ runs the CLI
+    if importlib.util.find_spec("numba") is None:  # corenet-fast's kernel modules need its optional numba extra
+        names = [name for name in names if name.split(".")[-1] not in NUMBA_KERNEL_MODULES
+                 or not name.startswith("corenet_fast.numba.")]
     result = subprocess.run([sys.executable, "-c", _IMPORT_EACH, *names], capture_output=True, text=True,
                             timeout=600, cwd=ROOT.parent)
     assert result.returncode == 0, result.stderr
