@@ -245,6 +245,22 @@ def test_an_import_error_names_the_file_and_line(tmp_path):
     assert contract and all(t["outcome"] == "error" and t["message"] == message for t in contract)
 
 
+def test_an_attribute_error_while_importing_is_a_bug_not_a_missing_layer(tmp_path):
+    """A typo that raises AttributeError at import is reported as the error it is, with its line;
+    only a module that imports but lacks the class is "not implemented"."""
+    source = "import numpy as np\n\nSMALL = np.finfo(float).tinny\n\nclass ReLU:\n    pass\n"
+    (tmp_path / "typo_relu.py").write_text(source)
+    result, report = check_json("typo_relu.py:ReLU", cwd=tmp_path)
+    assert result.returncode == 1
+    resolved = report["implementations"]["ReLU"]
+    assert resolved["status"] == "error"
+    assert "typo_relu.py line 3" in resolved["message"] and "AttributeError" in resolved["message"]
+    (tmp_path / "no_relu.py").write_text("import numpy as np\n")
+    result, report = check_json("no_relu.py:ReLU", cwd=tmp_path)
+    assert report["implementations"]["ReLU"]["status"] == "not implemented"
+    assert "no_relu.py has no ReLU" in report["implementations"]["ReLU"]["message"]
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["nowhere.py:ReLU"], "nowhere.py: no such file"),
     (["x.py:Nope"], "no conformance group tests 'Nope'"),

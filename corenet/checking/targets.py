@@ -115,9 +115,14 @@ def _where_it_failed(exc: BaseException) -> str:
     return f" ({Path(frames[-1].filename).name} line {frames[-1].lineno})"
 
 
+class NotDefined(AttributeError):
+    """The target's module imported but does not define the name a spec asks for."""
+
+
 def load_spec(spec: str) -> Any:
-    """Import the object a spec names; raises TargetError for a missing file and AttributeError for a
-    missing attribute; anything the target's own code raises propagates."""
+    """Import the object a spec names; raises TargetError for a missing file and :class:`NotDefined` for a
+    missing attribute; anything the target's own code raises propagates (an AttributeError of its own
+    included: that is a bug in the target, not a missing implementation)."""
     where, attribute = split_spec(spec)
     if is_file_spec(where):
         path = Path(where).expanduser().resolve()
@@ -127,7 +132,7 @@ def load_spec(spec: str) -> Any:
     else:
         module = importlib.import_module(where)
     if not hasattr(module, attribute):
-        raise AttributeError(f"{where} has no {attribute}")
+        raise NotDefined(f"{where} has no {attribute}")
     return getattr(module, attribute)
 
 
@@ -170,7 +175,7 @@ class Targets:
                 return Resolution(name, NOT_IMPLEMENTED, source="", message=f"{name}: not implemented", foreign=True)
             try:
                 obj = load_spec(spec)
-            except AttributeError as exc:
+            except NotDefined as exc:
                 return Resolution(name, NOT_IMPLEMENTED, source=spec, message=f"{name}: not implemented ({exc})",
                                   foreign=True)
             except TargetError as exc:
