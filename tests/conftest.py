@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: the real MNIST test-set files (t10k, IDX, gzip) the tests use: where CORENET_TEST_MNIST says, else the
+#: course's shared data folder beside the repository; tests that need them skip when they are missing
+MNIST_FOLDER = Path(os.environ.get("CORENET_TEST_MNIST") or REPO.parent / "shared" / "data" / "mnist")
 # pytest imports the test files with importlib (tests/ is no package): let them import helper modules beside them
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import corenet
+from conftest import MNIST_FOLDER as MNIST_DIR  # the test helpers' module (pytest's pythonpath)
 from corenet.data.base import one_hot, stratified_split
 from corenet.data.digits import DigitData
 from corenet.data.iris import IrisData
@@ -17,7 +18,6 @@ from corenet.data.mnist import IDXError, MNISTData, read_idx
 from corenet.data.synthetic import RandomData
 from corenet.errors import CorenetError
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
 
 

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MNIST_FOLDER  # the test helpers' module (pytest's pythonpath)
+
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
@@ -53,8 +55,7 @@ MARKERS = ("not-run", "append", "needs", "exit")
 #: commands that change the Python environment the docs are tested in: such a block must be not-run
 ENVIRONMENT_CHANGES = re.compile(r"\b(pip|corenet)\s+(-\S+\s+)*(install|uninstall)\b")
 RUNNABLE = ("python", "console")
-#: MNIST's t10k files as the test suite finds them: beside the repository, or where CORENET_TEST_MNIST says
-MNIST_FILES = Path(os.environ.get("CORENET_TEST_MNIST") or REPO.parent / "shared" / "data" / "mnist")
+MNIST_FILES = MNIST_FOLDER  # MNIST's t10k files as the test suite finds them (conftest.py)
 #: seconds one page may take (all of its blocks)
 PAGE_TIMEOUT = 300
 #: pages run at the same time (each in its own folder and processes); CORENET_DOCS_JOBS overrides

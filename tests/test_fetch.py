@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import corenet.data.fetch as fetch_module
+from conftest import MNIST_FOLDER as REAL_MNIST  # the test helpers' module (pytest's pythonpath)
 from corenet.cli import app
 from corenet.data.fetch import MNIST, FetchError, RemoteDataset, RemoteFile, fetch, fetch_file, partial_path
 
 runner = CliRunner()
-#: the real MNIST test-set files: beside the repository, or where CORENET_TEST_MNIST says
-REAL_MNIST = Path(os.environ.get("CORENET_TEST_MNIST")
-                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
 
 
 def corenet(*args):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from conftest import MNIST_FOLDER as MNIST  # the test helpers' module (pytest's pythonpath)
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,7 +1,7 @@
 """Trained networks to export (each trained once per session) and the ways to run an exported one.
 
 The networks: LeNet briefly trained on the real MNIST test files (``../shared/data/mnist`` beside
-the repository, or the folder in CORENET_MNIST), the default digits config (Conv + BatchNormalization +
+the repository, or the folder in CORENET_TEST_MNIST), the default digits config (Conv + BatchNormalization +
 Dropout), the iris MLP, and an RNN and an LSTM trained as ``corenet recall`` trains them.
 """
 
@@ -20,7 +20,7 @@ from corenet.config import load_config
 from corenet.training import prepare
 
 REPO = Path(__file__).resolve().parents[3]
-MNIST = Path(os.environ.get("CORENET_MNIST", REPO.parent / "shared" / "data" / "mnist"))
+MNIST = Path(os.environ.get("CORENET_TEST_MNIST") or REPO.parent / "shared" / "data" / "mnist")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def iris_case() -> Case:
 @pytest.fixture(scope="session")
 def lenet_case() -> Case:
     if not (MNIST / "t10k-images-idx3-ubyte.gz").exists() and not (MNIST / "t10k-images-idx3-ubyte").exists():
-        pytest.skip(f"the MNIST test files are not in {MNIST} (set CORENET_MNIST)")
+        pytest.skip(f"the MNIST test files are not in {MNIST} (set CORENET_TEST_MNIST)")
     network, data = _trained("lenet-mnist", 150, **{"data.args.path": str(MNIST), "training.epochs": None})
     return Case("lenet", network, [data.get_test_set()[0]])
 
