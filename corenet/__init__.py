@@ -5,10 +5,10 @@ The public names below load lazily, so ``import corenet`` (and the CLI) start fa
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from corenet.hookspecs import hookimpl
+from corenet.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -36,14 +36,7 @@ _LAZY = {
 
 __all__ = ["__version__", "hookimpl", *_LAZY]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'corenet' has no attribute {name!r}")
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from corenet.base import BaseLayer, Phase, TrainableLayer  # noqa: F401

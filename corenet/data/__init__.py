@@ -6,8 +6,9 @@ iris: IrisData; digits: DigitData; mnist: MNISTData; synthetic: RandomData.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from corenet.lazy import lazy_exports
 
 #: class name -> the module defining it
 _LAZY = {
@@ -19,18 +20,7 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'corenet.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from corenet.data.digits import DigitData  # noqa: F401

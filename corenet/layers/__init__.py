@@ -8,8 +8,9 @@ layer, core or plugin, is also reachable by name through ``corenet.get_registry(
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from corenet.lazy import lazy_exports
 
 #: class name -> the module defining it
 _LAZY = {
@@ -23,18 +24,7 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'corenet.layers' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from corenet.layers.activations import ReLU, SoftMax  # noqa: F401
