@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from corenet.config import load_config
+from corenet.epochs import iterations_per_epoch
 from corenet.evaluation import evaluate
 from corenet.training import prepare
 
@@ -39,7 +40,7 @@ def main() -> None:
     config = load_config("lenet-mnist", overrides)
     net, data = prepare(config)
     epochs = options.epochs or int(config.epochs)
-    per_epoch = -(-data.train_size // config.batch_size)
+    per_epoch = iterations_per_epoch(data, config.batch_size)
     inputs, labels = data.get_test_set()
     print(f"LeNet on {options.data}: {data.train_size} train / {data.test_size} test images, "
           f"batch {config.batch_size}, {per_epoch} iterations per epoch")

@@ -25,6 +25,7 @@ from corenet_bench.environment import blas_threads, machine_info
 from corenet_bench.torch_cases import lenet_module
 
 from corenet.config import load_config
+from corenet.epochs import iterations_per_epoch
 from corenet.evaluation import evaluate
 from corenet.training import prepare
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config("lenet-mnist", {"data.args.path": str(args.data), "dtype": args.dtype})
     epochs = args.epochs or float(config.epochs)
     _, probe = prepare(config)
-    iterations = int(round(epochs * -(-probe.train_size // config.batch_size)))
+    iterations = round(epochs * iterations_per_epoch(probe, config.batch_size))
     print(f"{iterations} iterations of batch {config.batch_size} ({epochs:g} epochs), {args.dtype}", flush=True)
     load = os.getloadavg()
     corenet_seconds, corenet_accuracy = train_corenet(config, iterations)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from corenet.errors import ShapeError
@@ -27,6 +30,18 @@ def set_default_dtype(dtype: type | np.dtype | str) -> None:
 def get_default_dtype() -> np.dtype:
     """The dtype new parameters are created with (float64 unless changed)."""
     return _default_dtype
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: type | np.dtype | str | None) -> Iterator[None]:
+    """Create parameters in ``dtype`` inside the block (None: leave the default); restore it after."""
+    previous = _default_dtype
+    if dtype is not None:
+        set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        set_default_dtype(previous)
 
 
 def as_float_array(tensor, owner: str = "layer") -> np.ndarray:

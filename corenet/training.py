@@ -20,9 +20,6 @@ from corenet.errors import DivergenceError, ShapeError
 from corenet.evaluation import Evaluation
 from corenet.history import EpochRecord, History
 
-#: periodic saves when neither the config nor the data set says how often
-DEFAULT_CHECKPOINT_EVERY = 100
-
 
 @dataclass
 class TrainingRun:
@@ -57,17 +54,12 @@ class TrainingRun:
 
 def prepare(config: Config):
     """Seed NumPy's global generator with ``config.seed``, then build (network, data layer)."""
-    from corenet.dtype import get_default_dtype, set_default_dtype
+    from corenet.dtype import default_dtype
 
-    previous = get_default_dtype()
-    if config.dtype:
-        set_default_dtype(config.dtype)
-    try:
+    with default_dtype(config.dtype or None):
         np.random.seed(config.seed)
         data_layer = build_data(config)
         net = build_network(config)
-    finally:
-        set_default_dtype(previous)
     net.data_layer = data_layer
     net.metadata = {
         "config": config.name,
@@ -79,11 +71,9 @@ def prepare(config: Config):
 
 
 def checkpoint_interval(config: Config, data_layer) -> int:
-    """Iterations between periodic saves: the config's, else one epoch, else 100."""
-    if config.checkpoint_every:
-        return config.checkpoint_every
-    size = getattr(data_layer, "train_size", None)
-    return max(1, -(-size // config.batch_size)) if size else DEFAULT_CHECKPOINT_EVERY
+    """Iterations between periodic saves: the config's, else one epoch (100 iterations for data without
+    a fixed training set, see :func:`corenet.epochs.iterations_per_epoch`)."""
+    return config.checkpoint_every or iterations_per_epoch(data_layer, config.batch_size)
 
 
 def train(

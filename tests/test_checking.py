@@ -22,24 +22,7 @@ CORE_GROUPS = sorted(TEST_GROUPS)
 STATUSES = {"passed", "failed", "skipped", "not implemented", "timeout", "error"}
 HAS_TORCH = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
 
-CONTRACT_RELU = '''
-import numpy as np
-
-
-class ReLU:
-    """Written from the exercise alone: no corenet import, none of corenet's extras."""
-
-    def __init__(self):
-        self.trainable = False
-        self.testing_phase = False
-
-    def forward(self, input_tensor):
-        self.input_tensor = input_tensor
-        return np.maximum(input_tensor, 0)
-
-    def backward(self, error_tensor):
-        return error_tensor * (self.input_tensor > 0)
-'''
+CONTRACT_RELU = (Path(__file__).resolve().parent / "fixtures" / "api_only" / "relu.py").read_text()
 HANGING_RELU = '''
 class ReLU:
     def __init__(self):

@@ -165,7 +165,21 @@ def missing(needs: str, env: dict[str, str]) -> list[str]:
     return absent
 
 
-class PythonSession:
+class _Session:
+    """A page's child process (``process``) with a status pipe (``status``) that ``close`` shuts down."""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.status.close()
+
+
+class PythonSession(_Session):
     """One interpreter per page: each python block runs in the namespace the earlier ones left."""
 
     def __init__(self, folder: Path, env: dict[str, str], deadline: float) -> None:
@@ -200,18 +214,9 @@ class PythonSession:
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.status.close()
 
 
-class ShellSession:
+class ShellSession(_Session):
     """One bash per page, like a terminal: ``cd`` and ``export`` carry over to later commands."""
 
     def __init__(self, folder: Path, env: dict[str, str], deadline: float) -> None:
@@ -246,15 +251,6 @@ class ShellSession:
             if int(answer) != expected:
                 pytest.fail(f"{where} exited {answer}, expected {expected}:\n{output}")
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.status.close()
 
 
 def run_page(page: Path, folder: Path) -> list[str]:

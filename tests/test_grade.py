@@ -32,22 +32,7 @@ class ReLU(_ReLU):
         while True:
             pass
 '''
-CONTRACT_RELU = '''
-import numpy as np
-
-
-class ReLU:
-    def __init__(self):
-        self.trainable = False
-        self.testing_phase = False
-
-    def forward(self, input_tensor):
-        self.input_tensor = input_tensor
-        return np.maximum(input_tensor, 0)
-
-    def backward(self, error_tensor):
-        return error_tensor * (self.input_tensor > 0)
-'''
+CONTRACT_RELU = (Path(__file__).resolve().parent / "fixtures" / "api_only" / "relu.py").read_text()
 WEIGHTS = "TestDropout: 5\nTestReLU: 1\n"
 
 

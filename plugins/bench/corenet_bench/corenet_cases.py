@@ -8,12 +8,12 @@ output and parameters after a step, to show whether float32 stays float32.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from corenet.dtype import default_dtype
 from corenet_bench import workloads as wl
 from corenet_bench.workloads import Skip
 
@@ -27,19 +27,6 @@ class Case:
     dtypes: Callable[[], list[str]]
     note: str = ""
     subject: object = None
-
-
-@contextlib.contextmanager
-def default_dtype(dtype: np.dtype):
-    """Create parameters in ``dtype`` inside the block; restore the previous default after."""
-    from corenet.dtype import get_default_dtype, set_default_dtype
-
-    previous = get_default_dtype()
-    set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        set_default_dtype(previous)
 
 
 class FixedBatch:

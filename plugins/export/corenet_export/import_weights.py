@@ -169,17 +169,12 @@ def network_from_config(config: str | os.PathLike, data: str | os.PathLike | Non
     ``data``: the folder of a file data set (``corenet train --data``), for configs such as lenet-mnist.
     """
     from corenet.config import build_network, load_config
-    from corenet.dtype import get_default_dtype, set_default_dtype
+    from corenet.dtype import default_dtype
 
     settings = load_config(config, {"data.args.path": str(data)} if data is not None else None)
-    previous = get_default_dtype()
-    if settings.dtype:
-        set_default_dtype(settings.dtype)
-    try:
+    with default_dtype(settings.dtype or None):  # seeded and typed as corenet.training.prepare builds it
         np.random.seed(settings.seed)
         network = build_network(settings)
-    finally:
-        set_default_dtype(previous)
     network.metadata = {
         "config": settings.name,
         "data": {"name": settings.data.name,
